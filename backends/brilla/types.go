@@ -2,7 +2,11 @@
 // (Serfigas) consumer-credit API documented in shared/seeds/brilla-credit-api.txt.
 package brilla
 
-import "github.com/serfigas/brilla-gateway/backends/wire"
+import (
+	"encoding/json"
+
+	"github.com/serfigas/brilla-gateway/backends/wire"
+)
 
 // Paths of the Brilla API, relative to the base URL (e.g.
 // https://api.serfigas.com). They double as the simulator's stats keys.
@@ -183,9 +187,13 @@ type PaymentList struct {
 
 // envelope is the shape of every Brilla answer: data-bearing endpoints put
 // their payload under "data"; errors carry "error" (a code) and "message".
+// Success is a pointer so that an answer without the field is told apart
+// from an explicit false; Error is raw because a proxy or a newer API
+// version may send an object instead of a code string.
 type envelope struct {
-	Success bool          `json:"success"`
-	Error   string        `json:"error"`
-	Message string        `json:"message"`
-	Errors  wire.Messages `json:"errors"`
+	Success *wire.Bool      `json:"success"`
+	Error   json.RawMessage `json:"error"`
+	Message wire.Text       `json:"message"`
+	Errors  wire.Messages   `json:"errors"`
+	Data    json.RawMessage `json:"data"`
 }

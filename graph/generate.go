@@ -1,0 +1,5 @@
+// Package graph holds the GraphQL schema (*.graphqls) and the executable
+// schema gqlgen generates from it. Resolvers live in package resolvers.
+package graph
+
+//go:generate go tool gqlgen generate
