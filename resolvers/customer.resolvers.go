@@ -7,45 +7,111 @@ package resolvers
 
 import (
 	"context"
-	"fmt"
+	"errors"
+	"sort"
 
+	"github.com/serfigas/brilla-gateway/apperr"
+	"github.com/serfigas/brilla-gateway/backends/serpi"
+	"github.com/serfigas/brilla-gateway/catalog"
 	"github.com/serfigas/brilla-gateway/graph"
 	"github.com/serfigas/brilla-gateway/graph/model"
+	"github.com/serfigas/brilla-gateway/loaders"
+	"github.com/serfigas/brilla-gateway/relay"
 )
 
 // Amortization is the resolver for the amortization field.
 func (r *creditResolver) Amortization(ctx context.Context, obj *model.Credit) ([]*model.Installment, error) {
-	panic(fmt.Errorf("not implemented: Amortization - amortization"))
+	detail, err := loaders.For(ctx).CreditDetail(ctx, int64(obj.LoanID))
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]*model.Installment, 0, len(detail.Amortization))
+	for _, i := range detail.Amortization {
+		rows = append(rows, toInstallment(i))
+	}
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Sequence < rows[j].Sequence })
+	return rows, nil
 }
 
 // Payments is the resolver for the payments field.
 func (r *creditResolver) Payments(ctx context.Context, obj *model.Credit) ([]*model.Payment, error) {
-	panic(fmt.Errorf("not implemented: Payments - payments"))
+	list, err := loaders.For(ctx).Payments(ctx, int64(obj.LoanID))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.Payment, 0, len(list.Payments))
+	for _, p := range list.Payments {
+		out = append(out, toPayment(p))
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Date < out[j].Date })
+	return out, nil
 }
 
 // PaymentSummary is the resolver for the paymentSummary field.
 func (r *creditResolver) PaymentSummary(ctx context.Context, obj *model.Credit) (*model.PaymentSummary, error) {
-	panic(fmt.Errorf("not implemented: PaymentSummary - paymentSummary"))
+	detail, err := loaders.For(ctx).CreditDetail(ctx, int64(obj.LoanID))
+	if err != nil {
+		return nil, err
+	}
+	p := detail.Payments
+	return &model.PaymentSummary{
+		TotalPaid:    model.Money(p.TotalPaid.Value),
+		TotalPending: model.Money(p.TotalPending.Value),
+		PaidCount:    int(p.PaidCount.Value),
+		PendingCount: int(p.PendingCount.Value),
+	}, nil
 }
 
 // NextInstallment is the resolver for the nextInstallment field.
 func (r *creditResolver) NextInstallment(ctx context.Context, obj *model.Credit) (*model.Installment, error) {
-	panic(fmt.Errorf("not implemented: NextInstallment - nextInstallment"))
+	rows, err := r.Amortization(ctx, obj)
+	if err != nil {
+		return nil, err
+	}
+	for _, row := range rows {
+		if row.State != model.InstallmentStatePaid {
+			return row, nil
+		}
+	}
+	return nil, nil
 }
 
 // Credits is the resolver for the credits field.
 func (r *customerResolver) Credits(ctx context.Context, obj *model.Customer) ([]*model.Credit, error) {
-	panic(fmt.Errorf("not implemented: Credits - credits"))
+	list, err := loaders.For(ctx).Credits(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return sortedCredits(list.Credits), nil
 }
 
 // Credit is the resolver for the credit field.
 func (r *customerResolver) Credit(ctx context.Context, obj *model.Customer, id string) (*model.Credit, error) {
-	panic(fmt.Errorf("not implemented: Credit - credit"))
+	loanID, err := relay.ParseIntID(id, typeCredit)
+	if errors.Is(err, relay.ErrWrongType) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, apperr.BadInput("id", "%q is not a valid Credit id", id)
+	}
+	return findCredit(ctx, loanID)
 }
 
 // Branches is the resolver for the branches field.
 func (r *customerResolver) Branches(ctx context.Context, obj *model.Customer) ([]*model.Branch, error) {
-	panic(fmt.Errorf("not implemented: Branches - branches"))
+	// SECURITY: obj.Vat comes from a token Brilla accepted in this
+	// operation (see Viewer), so a customer sees only branches under their
+	// own document number.
+	ix, err := loaders.For(ctx).Branches(ctx, r.CustomerSerpi)
+	if err != nil {
+		return nil, err
+	}
+	matches := ix.Find(catalog.Query[serpi.Sucursal]{Equal: map[string][]string{catalog.KeyNIT: {obj.Vat}}})
+	out := make([]*model.Branch, 0, len(matches.Items))
+	for _, s := range matches.Items {
+		out = append(out, toBranch(s))
+	}
+	return out, nil
 }
 
 // Credit returns graph.CreditResolver implementation.

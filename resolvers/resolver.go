@@ -1,4 +1,45 @@
+// Package resolvers implements the GraphQL schema of package graph. The
+// resolvers are thin: they check access, read through the per-operation
+// loaders or the small backend interfaces below, and map upstream records
+// to GraphQL models.
 package resolvers
 
-// Resolver is the root resolver.
-type Resolver struct{}
+import (
+	"context"
+	"time"
+
+	"github.com/serfigas/brilla-gateway/backends/brilla"
+	"github.com/serfigas/brilla-gateway/backends/serpi"
+	"github.com/serfigas/brilla-gateway/graph"
+	"github.com/serfigas/brilla-gateway/graph/model"
+)
+
+// BrillaAPI is what the resolvers call on Brilla directly; per-customer
+// reads go through the loaders instead.
+type BrillaAPI interface {
+	GenerateToken(ctx context.Context, req brilla.TokenRequest) (*brilla.TokenResponse, error)
+	RegistrationStatus(ctx context.Context, trackingCode string) (*brilla.RegistrationStatus, error)
+	ValidateContract(ctx context.Context, req brilla.ValidateContractRequest) (*brilla.ValidateContractResponse, error)
+}
+
+// Resolver is the root resolver; it hands out one resolver per type.
+type Resolver struct {
+	Brilla BrillaAPI
+	// CustomerSerpi is the SERPI credential used to read a customer's own
+	// branches (customers hold no API key of their own).
+	CustomerSerpi serpi.Credential
+	// DefaultMonthlyRate is the creditQuote rate for anonymous callers
+	// and customers without credits, in percent.
+	DefaultMonthlyRate model.Decimal
+	// Now is the clock (for quote dates); time.Now when nil.
+	Now func() time.Time
+}
+
+var _ graph.ResolverRoot = (*Resolver)(nil)
+
+func (r *Resolver) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}

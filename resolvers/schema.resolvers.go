@@ -7,70 +7,303 @@ package resolvers
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
+	"time"
 
+	"github.com/serfigas/brilla-gateway/apperr"
+	"github.com/serfigas/brilla-gateway/auth"
+	"github.com/serfigas/brilla-gateway/backends/brilla"
+	"github.com/serfigas/brilla-gateway/backends/upstream"
 	"github.com/serfigas/brilla-gateway/graph"
 	"github.com/serfigas/brilla-gateway/graph/model"
+	"github.com/serfigas/brilla-gateway/loaders"
+	"github.com/serfigas/brilla-gateway/relay"
 )
 
 // GenerateToken is the resolver for the generateToken field.
 func (r *mutationResolver) GenerateToken(ctx context.Context, input model.GenerateTokenInput) (*model.TokenPayload, error) {
-	panic(fmt.Errorf("not implemented: GenerateToken - generateToken"))
+	if err := validateTokenInput(input); err != nil {
+		return nil, err
+	}
+	resp, err := r.Brilla.GenerateToken(ctx, brilla.TokenRequest{
+		Vat:            strings.TrimSpace(input.Vat),
+		ContractNumber: strings.TrimSpace(input.ContractNumber),
+		QuestionID:     input.QuestionID,
+		Answer:         input.Answer,
+	})
+	if upstream.IsKind(err, upstream.KindUnauthorized) {
+		// Say nothing about which part was wrong: that would let a caller
+		// confirm documents and contracts one guess at a time.
+		return nil, apperr.New(apperr.Unauthenticated, "the document, contract, question or answer is not valid")
+	}
+	if err != nil {
+		return nil, err
+	}
+	expires, err := parseBrillaTime(resp.ExpiresAt)
+	if err != nil {
+		return nil, fmt.Errorf("brilla token expiry %q: %w", resp.ExpiresAt, err)
+	}
+	return &model.TokenPayload{Token: resp.Token, ExpiresAt: expires, Message: optional(resp.Message)}, nil
 }
 
 // Node is the resolver for the node field.
 func (r *queryResolver) Node(ctx context.Context, id string) (model.Node, error) {
-	panic(fmt.Errorf("not implemented: Node - node"))
+	typ, _, err := relay.ParseGlobalID(id)
+	if err != nil {
+		return nil, apperr.BadInput("id", "%q is not a global ID", id)
+	}
+	switch typ {
+	case typeCustomer:
+		customer, err := r.Viewer(ctx)
+		if err != nil || customer == nil {
+			return nil, err
+		}
+		// SECURITY: a customer node resolves only to the caller's own
+		// customer; any other customer's ID is simply not found.
+		if customer.ID != id {
+			return nil, nil
+		}
+		return customer, nil
+	case typeCredit:
+		// SECURITY: credits resolve only from the caller's own credit list.
+		if _, err := auth.RequireCustomer(ctx); err != nil {
+			return nil, err
+		}
+		loanID, err := relay.ParseIntID(id, typeCredit)
+		if err != nil {
+			return nil, apperr.BadInput("id", "%q is not a valid Credit id", id)
+		}
+		return nodeOf(findCredit(ctx, loanID))
+	case typeBranch:
+		return nodeOf(r.Branch(ctx, id))
+	case typeTax:
+		return nodeOf(r.Tax(ctx, id))
+	case typeArticle:
+		return nodeOf(r.Article(ctx, id))
+	}
+	return nil, nil
 }
 
 // Viewer is the resolver for the viewer field.
 func (r *queryResolver) Viewer(ctx context.Context) (*model.Customer, error) {
-	panic(fmt.Errorf("not implemented: Viewer - viewer"))
+	// SECURITY: the viewer exists only for a customer token.
+	token, err := auth.RequireCustomer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	summary, err := loaders.For(ctx).Summary(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// SECURITY: the token's claims are read without verifying its
+	// signature; that is safe only because Brilla accepted this very token
+	// for the summary call just above.
+	claims, err := brilla.ParseClaims(token)
+	if err != nil {
+		return nil, apperr.New(apperr.Unauthenticated, "the customer token is not a Brilla token")
+	}
+	return toCustomer(claims, summary), nil
 }
 
 // Registration is the resolver for the registration field.
 func (r *queryResolver) Registration(ctx context.Context, trackingCode string) (*model.Registration, error) {
-	panic(fmt.Errorf("not implemented: Registration - registration"))
+	code := strings.TrimSpace(trackingCode)
+	if !trackingCodePattern.MatchString(code) {
+		return nil, apperr.BadInput("trackingCode", "trackingCode must be the code register returned, e.g. BRL202501150001")
+	}
+	status, err := r.Brilla.RegistrationStatus(ctx, code)
+	if upstream.IsKind(err, upstream.KindNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return toRegistration(status, code), nil
 }
 
 // ValidateContract is the resolver for the validateContract field.
 func (r *queryResolver) ValidateContract(ctx context.Context, vat string, contractNumber string) (*model.ContractValidation, error) {
-	panic(fmt.Errorf("not implemented: ValidateContract - validateContract"))
+	vat, contractNumber = strings.TrimSpace(vat), strings.TrimSpace(contractNumber)
+	if err := errors.Join(checkDocument("vat", vat), checkDocument("contractNumber", contractNumber)); err != nil {
+		return nil, err
+	}
+	resp, err := r.Brilla.ValidateContract(ctx, brilla.ValidateContractRequest{Vat: vat, ContractNumber: contractNumber})
+	if err != nil {
+		return nil, err
+	}
+	return &model.ContractValidation{
+		Vat:            vat,
+		ContractNumber: contractNumber,
+		Valid:          bool(resp.Valid),
+		Active:         bool(resp.Valid) && bool(resp.Active),
+		Message:        optional(resp.Message),
+	}, nil
 }
 
 // CreditQuote is the resolver for the creditQuote field.
 func (r *queryResolver) CreditQuote(ctx context.Context, amount model.Money, periods int) (*model.CreditQuote, error) {
-	panic(fmt.Errorf("not implemented: CreditQuote - creditQuote"))
+	if amount < minQuoteAmount || amount > maxQuoteAmount {
+		return nil, apperr.BadInput("amount", "amount must be between %d and %d pesos", minQuoteAmount, maxQuoteAmount)
+	}
+	if periods < 1 || periods > maxQuotePeriods {
+		return nil, apperr.BadInput("periods", "periods must be between 1 and %d", maxQuotePeriods)
+	}
+	rate, source, err := r.quoteRate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	today := r.now().In(bogota)
+	start := time.Date(today.Year(), today.Month(), today.Day(), 0, 0, 0, 0, bogota)
+	rows, err := brilla.Amortize(int64(amount), string(rate), periods, start)
+	if err != nil {
+		return nil, fmt.Errorf("credit quote: %w", err)
+	}
+	q := &model.CreditQuote{Amount: amount, Periods: periods, MonthlyRate: rate, RateSource: source}
+	for _, row := range rows {
+		inst := toInstallment(row)
+		q.Schedule = append(q.Schedule, inst)
+		q.TotalInterest += inst.InterestAmount
+		q.TotalPayment += inst.PaymentAmount
+	}
+	if len(q.Schedule) > 0 {
+		q.InstallmentAmount = q.Schedule[0].PaymentAmount
+	}
+	return q, nil
 }
 
 // Branches is the resolver for the branches field.
 func (r *queryResolver) Branches(ctx context.Context, first *int, after *string, filter *model.BranchFilter) (*model.BranchConnection, error) {
-	panic(fmt.Errorf("not implemented: Branches - branches"))
+	n, afterID, err := pageArgs(first, after, typeBranch)
+	if err != nil {
+		return nil, err
+	}
+	cred, err := catalogCredential(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ix, err := loaders.For(ctx).Branches(ctx, cred)
+	if err != nil {
+		return nil, err
+	}
+	page := ix.Find(branchQuery(filter)).Page(afterID, n)
+	info, cursors := pageInfo(page, typeBranch)
+	conn := &model.BranchConnection{Edges: []*model.BranchEdge{}, PageInfo: info, TotalCount: page.TotalCount}
+	for i, item := range page.Items {
+		conn.Edges = append(conn.Edges, &model.BranchEdge{Cursor: cursors[i], Node: toBranch(item)})
+	}
+	return conn, nil
 }
 
 // Branch is the resolver for the branch field.
 func (r *queryResolver) Branch(ctx context.Context, id string) (*model.Branch, error) {
-	panic(fmt.Errorf("not implemented: Branch - branch"))
+	serpiID, ok, err := catalogID(id, typeBranch)
+	if err != nil || !ok {
+		return nil, err
+	}
+	cred, err := catalogCredential(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ix, err := loaders.For(ctx).Branches(ctx, cred)
+	if err != nil {
+		return nil, err
+	}
+	if s, found := ix.Get(serpiID); found {
+		return toBranch(s), nil
+	}
+	return nil, nil
 }
 
 // Taxes is the resolver for the taxes field.
 func (r *queryResolver) Taxes(ctx context.Context, first *int, after *string, filter *model.TaxFilter) (*model.TaxConnection, error) {
-	panic(fmt.Errorf("not implemented: Taxes - taxes"))
+	n, afterID, err := pageArgs(first, after, typeTax)
+	if err != nil {
+		return nil, err
+	}
+	cred, err := catalogCredential(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ix, err := loaders.For(ctx).Taxes(ctx, cred)
+	if err != nil {
+		return nil, err
+	}
+	page := ix.Find(taxQuery(filter)).Page(afterID, n)
+	info, cursors := pageInfo(page, typeTax)
+	conn := &model.TaxConnection{Edges: []*model.TaxEdge{}, PageInfo: info, TotalCount: page.TotalCount}
+	for i, item := range page.Items {
+		conn.Edges = append(conn.Edges, &model.TaxEdge{Cursor: cursors[i], Node: toTax(item)})
+	}
+	return conn, nil
 }
 
 // Tax is the resolver for the tax field.
 func (r *queryResolver) Tax(ctx context.Context, id string) (*model.Tax, error) {
-	panic(fmt.Errorf("not implemented: Tax - tax"))
+	serpiID, ok, err := catalogID(id, typeTax)
+	if err != nil || !ok {
+		return nil, err
+	}
+	cred, err := catalogCredential(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ix, err := loaders.For(ctx).Taxes(ctx, cred)
+	if err != nil {
+		return nil, err
+	}
+	if t, found := ix.Get(serpiID); found {
+		return toTax(t), nil
+	}
+	return nil, nil
 }
 
 // Articles is the resolver for the articles field.
 func (r *queryResolver) Articles(ctx context.Context, first *int, after *string, filter *model.ArticleFilter) (*model.ArticleConnection, error) {
-	panic(fmt.Errorf("not implemented: Articles - articles"))
+	n, afterID, err := pageArgs(first, after, typeArticle)
+	if err != nil {
+		return nil, err
+	}
+	q, err := articleQuery(filter)
+	if err != nil {
+		return nil, err
+	}
+	cred, err := catalogCredential(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ix, err := loaders.For(ctx).Articles(ctx, cred)
+	if err != nil {
+		return nil, err
+	}
+	page := ix.Find(q).Page(afterID, n)
+	info, cursors := pageInfo(page, typeArticle)
+	conn := &model.ArticleConnection{Edges: []*model.ArticleEdge{}, PageInfo: info, TotalCount: page.TotalCount}
+	for i, item := range page.Items {
+		conn.Edges = append(conn.Edges, &model.ArticleEdge{Cursor: cursors[i], Node: toArticle(item)})
+	}
+	return conn, nil
 }
 
 // Article is the resolver for the article field.
 func (r *queryResolver) Article(ctx context.Context, id string) (*model.Article, error) {
-	panic(fmt.Errorf("not implemented: Article - article"))
+	serpiID, ok, err := catalogID(id, typeArticle)
+	if err != nil || !ok {
+		return nil, err
+	}
+	cred, err := catalogCredential(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ix, err := loaders.For(ctx).Articles(ctx, cred)
+	if err != nil {
+		return nil, err
+	}
+	if a, found := ix.Get(serpiID); found {
+		return toArticle(a), nil
+	}
+	return nil, nil
 }
 
 // Mutation returns graph.MutationResolver implementation.

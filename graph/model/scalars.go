@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/serfigas/brilla-gateway/apperr"
 	"github.com/serfigas/brilla-gateway/backends/wire"
 )
 
@@ -36,26 +37,31 @@ func (m *Money) UnmarshalGQLContext(_ context.Context, v any) error {
 	case json.Number:
 		n, err := strconv.ParseInt(string(v), 10, 64)
 		if err != nil {
-			return fmt.Errorf("Money must be whole pesos, got %s", v)
+			return badScalar("Money must be whole pesos, got %s", v)
 		}
 		*m = Money(n)
 	case string:
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return fmt.Errorf("Money must be whole pesos, got %q", v)
+			return badScalar("Money must be whole pesos, got %q", v)
 		}
 		*m = Money(n)
 	case float64:
 		// Variables decoded without UseNumber arrive as float64; accept
 		// them only when exactly integral and within float's exact range.
 		if v != float64(int64(v)) || v > 1<<53 || v < -(1<<53) {
-			return fmt.Errorf("Money must be whole pesos, got %v", v)
+			return badScalar("Money must be whole pesos, got %v", v)
 		}
 		*m = Money(int64(v))
 	default:
-		return fmt.Errorf("Money must be an integer, got %T", v)
+		return badScalar("Money must be an integer, got %T", v)
 	}
 	return nil
+}
+
+// badScalar reports an input scalar the caller must fix.
+func badScalar(format string, args ...any) error {
+	return apperr.BadInput("", format, args...)
 }
 
 // Decimal is an exact decimal number, serialized as a JSON string.
@@ -81,11 +87,11 @@ func (d *Decimal) UnmarshalGQLContext(_ context.Context, v any) error {
 		text = string(v)
 	default:
 		// float64 is refused on purpose: it has already lost exactness.
-		return fmt.Errorf("Decimal must be a string such as \"5.00\", got %T", v)
+		return badScalar("Decimal must be a string such as \"5.00\", got %T", v)
 	}
 	parsed, err := wire.ParseDecimal(text)
 	if err != nil {
-		return fmt.Errorf("Decimal: %w", err)
+		return badScalar("Decimal: %v", err)
 	}
 	*d = Decimal(parsed)
 	return nil
@@ -135,11 +141,11 @@ func (d Date) MarshalGQLContext(_ context.Context, w io.Writer) error {
 func (d *Date) UnmarshalGQLContext(_ context.Context, v any) error {
 	s, ok := v.(string)
 	if !ok {
-		return fmt.Errorf("Date must be a string YYYY-MM-DD, got %T", v)
+		return badScalar("Date must be a string YYYY-MM-DD, got %T", v)
 	}
 	parsed, err := ParseDate(s)
 	if err != nil {
-		return err
+		return badScalar("%v", err)
 	}
 	*d = parsed
 	return nil
@@ -163,7 +169,7 @@ func (j JSON) MarshalGQLContext(_ context.Context, w io.Writer) error {
 func (j *JSON) UnmarshalGQLContext(_ context.Context, v any) error {
 	raw, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("JSON: %w", err)
+		return badScalar("JSON: %v", err)
 	}
 	*j = raw
 	return nil

@@ -19,10 +19,46 @@
 
   // The headers editor content is sent as HTTP headers on every request and
   // as the connection_init payload of the websocket.
-  var fetcher = GraphiQL.createFetcher({
+  var baseFetcher = GraphiQL.createFetcher({
     url: url,
     subscriptionUrl: subscriptionUrl,
   });
+
+  // GraphiQL 4 runs its first schema introspection before the headers editor
+  // has mounted, so that request carries no headers and fails against an
+  // endpoint that requires an API key. Give header-less introspection the
+  // headers the editor is about to show: the persisted headers of the active
+  // tab, else the configured default headers.
+  function parseHeaders(text) {
+    try {
+      var h = text ? JSON.parse(text) : null;
+      return h && typeof h === 'object' && !Array.isArray(h) ? h : null;
+    } catch (e) {
+      return null;
+    }
+  }
+  function initialHeaders() {
+    try {
+      var state = JSON.parse(localStorage.getItem('graphiql:tabState'));
+      var tab = state && state.tabs && state.tabs[state.activeTabIndex];
+      if (tab && tab.headers) {
+        return parseHeaders(tab.headers);
+      }
+    } catch (e) {
+      // No usable persisted state; fall through to the defaults.
+    }
+    return parseHeaders(cfg.defaultHeaders);
+  }
+  var fetcher = function (params, opts) {
+    if (params && params.operationName === 'IntrospectionQuery' &&
+        !(opts && opts.headers)) {
+      var headers = initialHeaders();
+      if (headers) {
+        opts = Object.assign({}, opts, { headers: headers });
+      }
+    }
+    return baseFetcher(params, opts);
+  };
 
   var props = {
     fetcher: fetcher,

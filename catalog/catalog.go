@@ -1,0 +1,116 @@
+package catalog
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/serfigas/brilla-gateway/backends/serpi"
+)
+
+// Key names of the indexes, used in Query.Equal.
+const (
+	KeyNIT      = "nit"
+	KeyCityCode = "cityCode"
+	KeyCode     = "code"
+)
+
+// SerpiReader is the part of the SERPI client the catalog reads with.
+type SerpiReader interface {
+	ListSucursales(ctx context.Context, cred serpi.Credential, q serpi.PageQuery) ([]serpi.Sucursal, error)
+	ListImpuestos(ctx context.Context, cred serpi.Credential, q serpi.PageQuery) ([]serpi.Impuesto, error)
+	ListArticulos(ctx context.Context, cred serpi.Credential, q serpi.ArticuloQuery) ([]serpi.Articulo, error)
+}
+
+// Loader fetches whole SERPI collections by walking their pages and indexes
+// them.
+type Loader struct {
+	api      SerpiReader
+	pageSize int
+}
+
+// DefaultPageSize is the page size used to walk collections: large pages
+// mean fewer calls through the one-call-per-token serializer.
+const DefaultPageSize = 500
+
+// NewLoader returns a Loader walking pages of pageSize (DefaultPageSize
+// when <= 0).
+func NewLoader(api SerpiReader, pageSize int) *Loader {
+	if pageSize <= 0 {
+		pageSize = DefaultPageSize
+	}
+	return &Loader{api: api, pageSize: pageSize}
+}
+
+// Branches fetches and indexes every branch.
+func (l *Loader) Branches(ctx context.Context, cred serpi.Credential) (*Index[serpi.Sucursal], error) {
+	items, err := serpi.WalkAll(ctx, l.pageSize, func(ctx context.Context, q serpi.PageQuery) ([]serpi.Sucursal, error) {
+		return l.api.ListSucursales(ctx, cred, q)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load branches: %w", err)
+	}
+	return NewIndex(items, BranchSpec), nil
+}
+
+// Taxes fetches and indexes every tax.
+func (l *Loader) Taxes(ctx context.Context, cred serpi.Credential) (*Index[serpi.Impuesto], error) {
+	items, err := serpi.WalkAll(ctx, l.pageSize, func(ctx context.Context, q serpi.PageQuery) ([]serpi.Impuesto, error) {
+		return l.api.ListImpuestos(ctx, cred, q)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load taxes: %w", err)
+	}
+	return NewIndex(items, TaxSpec), nil
+}
+
+// Articles fetches and indexes every article.
+func (l *Loader) Articles(ctx context.Context, cred serpi.Credential) (*Index[serpi.Articulo], error) {
+	items, err := serpi.WalkAll(ctx, l.pageSize, func(ctx context.Context, q serpi.PageQuery) ([]serpi.Articulo, error) {
+		return l.api.ListArticulos(ctx, cred, serpi.ArticuloQuery{PageQuery: q})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load articles: %w", err)
+	}
+	return NewIndex(items, ArticleSpec), nil
+}
+
+// BranchSpec indexes branches by NIT and city code.
+var BranchSpec = Spec[serpi.Sucursal]{
+	ID: func(s serpi.Sucursal) int64 { return s.ID.Value },
+	Text: func(s serpi.Sucursal) []string {
+		return []string{string(s.Descripcion), string(s.Direccion), string(s.Direccion2), string(s.Codigo), string(s.ReferenciaSucursal), string(s.NitTercero)}
+	},
+	Keys: map[string]func(serpi.Sucursal) []string{
+		KeyNIT:      func(s serpi.Sucursal) []string { return []string{string(s.NitTercero)} },
+		KeyCityCode: func(s serpi.Sucursal) []string { return []string{string(s.CodigoCiudad)} },
+	},
+}
+
+// TaxSpec indexes taxes by description text.
+var TaxSpec = Spec[serpi.Impuesto]{
+	ID:   func(t serpi.Impuesto) int64 { return t.ID.Value },
+	Text: func(t serpi.Impuesto) []string { return []string{string(t.Descripcion)} },
+}
+
+// ArticleSpec indexes articles by code.
+var ArticleSpec = Spec[serpi.Articulo]{
+	ID: func(a serpi.Articulo) int64 { return a.ID.Value },
+	Text: func(a serpi.Articulo) []string {
+		return []string{string(a.Codigo), string(a.Referencia), string(a.Barras), string(a.Descripcion), string(a.DescripcionAlterna), string(a.PalabrasClave)}
+	},
+	Keys: map[string]func(serpi.Articulo) []string{
+		KeyCode: func(a serpi.Articulo) []string { return []string{string(a.Codigo)} },
+	},
+}
+
+// Keywords splits SERPI's comma-separated palabrasClave.
+func Keywords(s string) []string {
+	out := []string{}
+	for _, k := range strings.Split(s, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			out = append(out, k)
+		}
+	}
+	return out
+}

@@ -1,0 +1,93 @@
+// Package relay implements Relay global object identification and opaque
+// connection cursors.
+package relay
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// ErrInvalidID is returned for IDs and cursors that do not decode.
+var ErrInvalidID = errors.New("invalid id")
+
+// ErrWrongType is returned for a well-formed global ID of another type; it
+// wraps ErrInvalidID.
+var ErrWrongType = fmt.Errorf("%w: wrong type", ErrInvalidID)
+
+// GlobalID returns base64("Type:id"), graphql-relay's convention.
+func GlobalID(typ, id string) string {
+	return base64.StdEncoding.EncodeToString([]byte(typ + ":" + id))
+}
+
+// GlobalIntID is GlobalID for integer upstream ids.
+func GlobalIntID(typ string, id int64) string {
+	return GlobalID(typ, strconv.FormatInt(id, 10))
+}
+
+// ParseGlobalID splits a global ID into its type and upstream id.
+func ParseGlobalID(gid string) (typ, id string, err error) {
+	raw, err := base64.StdEncoding.DecodeString(gid)
+	if err != nil {
+		// Clients that strip padding (base64url, RawStd) are common enough
+		// to accept.
+		raw, err = base64.RawStdEncoding.DecodeString(strings.TrimRight(gid, "="))
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("%w: not base64", ErrInvalidID)
+	}
+	typ, id, ok := strings.Cut(string(raw), ":")
+	if !ok || typ == "" || id == "" {
+		return "", "", fmt.Errorf("%w: want base64 of Type:id", ErrInvalidID)
+	}
+	return typ, id, nil
+}
+
+// ParseIntID decodes a global ID of type want with an integer upstream id.
+// A plain integer is accepted too, because clients copy upstream ids
+// (serpiId, loanId) around.
+func ParseIntID(gid, want string) (int64, error) {
+	if n, err := strconv.ParseInt(gid, 10, 64); err == nil && n > 0 {
+		return n, nil
+	}
+	typ, id, err := ParseGlobalID(gid)
+	if err != nil {
+		return 0, err
+	}
+	if typ != want {
+		return 0, fmt.Errorf("%w: a %s id, not a %s id", ErrWrongType, typ, want)
+	}
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%w: %s id must be a positive integer", ErrInvalidID, want)
+	}
+	return n, nil
+}
+
+const cursorPrefix = "cursor:"
+
+// Cursor returns an opaque cursor that positions after the record with
+// the given upstream id. Cursors are keyset-based (not offsets) so a page
+// boundary stays stable when records are added or removed.
+func Cursor(typ string, id int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(cursorPrefix + typ + ":" + strconv.FormatInt(id, 10)))
+}
+
+// ParseCursor decodes a cursor made by Cursor for typ.
+func ParseCursor(cursor, typ string) (int64, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil {
+		return 0, fmt.Errorf("%w: malformed cursor", ErrInvalidID)
+	}
+	rest, ok := strings.CutPrefix(string(raw), cursorPrefix+typ+":")
+	if !ok {
+		return 0, fmt.Errorf("%w: not a %s cursor", ErrInvalidID, typ)
+	}
+	n, err := strconv.ParseInt(rest, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: malformed cursor", ErrInvalidID)
+	}
+	return n, nil
+}
