@@ -167,11 +167,11 @@ func containsAll(text string, words []string) bool {
 	return true
 }
 
-var stripMarks = transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
-
 // Normalize lowercases s and removes accents, so "Medellín" matches
 // "medellin".
 func Normalize(s string) string {
+	// A transformer chain keeps state, so each call builds its own.
+	stripMarks := transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
 	out, _, err := transform.String(stripMarks, s)
 	if err != nil {
 		out = s

@@ -110,7 +110,10 @@ func genSucursales(r *rand.Rand, n int, terceros []tercero, customers int) []Suc
 		}
 	}
 	// Pin 3 branches per customer on distinct random slots.
-	pinned := map[int]bool{seedIdx: true}
+	pinned := map[int]bool{}
+	if seedIdx < n {
+		pinned[seedIdx] = true
+	}
 	for c := range customers {
 		for range 3 {
 			if len(pinned) >= n {
@@ -228,7 +231,8 @@ type sucursalJSON struct {
 // the id only, so output is deterministic.
 func renderSucursal(s Sucursal) json.RawMessage {
 	id := s.ID.Value
-	loose := id%4 == 0 // every fourth record sends numbers as numbers
+	// Every fourth record, and the seed's, sends numeric text as numbers.
+	loose := id%4 == 0 || id == seedBranchID
 	num := func(t wire.Text, emptyAsNull bool) any {
 		v := strings.TrimSpace(string(t))
 		if v == "" {
@@ -373,7 +377,7 @@ func genArticulos(r *rand.Rand, n int) []Articulo {
 		a := Articulo{
 			ID:                    wire.NewInt(id),
 			Codigo:                wire.Text(fmt.Sprintf("%s%05d", p.prefix, id)),
-			Referencia:            wire.Text(fmt.Sprintf("REF-%s-%04d", brands[brand][:3], r.IntN(10000))),
+			Referencia:            wire.Text(fmt.Sprintf("REF-%s-%04d", brands[brand][:min(3, len(brands[brand]))], r.IntN(10000))),
 			Barras:                wire.Text(fmt.Sprintf("770%010d", r.Int64N(10_000_000_000))),
 			Descripcion:           wire.Text(fmt.Sprintf("%s %s %s", p.noun, p.variants[r.IntN(len(p.variants))], brands[brand])),
 			IDGrupoContable:       wire.NewInt(1 + int64(r.IntN(5))),
@@ -446,22 +450,29 @@ func seedArticulo() Articulo {
 	}
 }
 
-// articuloLoose shadows costo so that some records send it as a JSON
-// string, as loosely typed upstreams do.
-type articuloLoose struct {
+// articuloJSON shadows fields of Articulo whose simulator spelling
+// differs from the type's own: descripcionalterna is null when empty (as
+// in the seed), and some records send costo as a JSON string, as loosely
+// typed upstreams do. Shadowed members move to the end of the object.
+type articuloJSON struct {
 	Articulo
-	Costo string `json:"costo"`
+	DescripcionAlterna *string `json:"descripcionalterna"`
+	Costo              any     `json:"costo"`
 }
 
-// renderArticulo writes a, every tenth record with costo as a string.
+// renderArticulo writes a; every tenth record has costo as a string.
 func renderArticulo(a Articulo) json.RawMessage {
 	if a.CamposPersonalizados == nil {
 		a.CamposPersonalizados = json.RawMessage("null")
 	}
-	if a.ID.Value%10 == 7 && a.Costo != "" {
-		return mustJSON(articuloLoose{Articulo: a, Costo: string(a.Costo)})
+	out := articuloJSON{Articulo: a, Costo: a.Costo}
+	if alt := string(a.DescripcionAlterna); alt != "" {
+		out.DescripcionAlterna = &alt
 	}
-	return mustJSON(a)
+	if a.ID.Value%10 == 7 && a.Costo != "" {
+		out.Costo = string(a.Costo)
+	}
+	return mustJSON(out)
 }
 
 // renderImpuesto writes t (decimals as number literals, e.g. 5.00000).

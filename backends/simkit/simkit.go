@@ -178,13 +178,41 @@ func NewControl(latency time.Duration) *Control {
 // FaultWriter writes an upstream-shaped error body for an injected status.
 type FaultWriter func(w http.ResponseWriter, status int)
 
+// Guard is per-token accounting for an endpoint. The token is read before
+// the simulated latency so that calls overlapping anywhere in their
+// lifetime count as concurrent, as they would on the real service.
+type Guard struct {
+	// Token extracts the call's token; "" means no accounting.
+	Token func(*http.Request) string
+	// Exclusive refuses a call whose token is already in flight (SERPI's
+	// rule) by calling Refuse instead of the handler.
+	Exclusive bool
+	Refuse    func(w http.ResponseWriter)
+}
+
 // Handle registers h on mux under pattern (a Go ServeMux pattern such as
 // "GET /api/v1/Sucursales", which is also the stats key), wrapped so that
 // every call is counted, delayed by the base and injected latency, and
 // failed when a fault says so.
 func (c *Control) Handle(mux *http.ServeMux, upstream, pattern string, fail FaultWriter, h http.HandlerFunc) {
+	c.HandleGuarded(mux, upstream, pattern, Guard{}, fail, h)
+}
+
+// HandleGuarded is Handle with per-token concurrency accounting.
+func (c *Control) HandleGuarded(mux *http.ServeMux, upstream, pattern string, g Guard, fail FaultWriter, h http.HandlerFunc) {
 	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		c.Stats.Call(pattern)
+		if g.Token != nil {
+			if token := g.Token(r); token != "" {
+				n := c.Stats.Enter(token)
+				defer c.Stats.Leave(token)
+				if g.Exclusive && n > 1 {
+					c.Stats.Reject()
+					g.Refuse(w)
+					return
+				}
+			}
+		}
 		extra, status := c.Faults.Decide(upstream)
 		if !Sleep(r, c.Latency+extra) {
 			return

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/serfigas/brilla-gateway/auth"
+	"github.com/serfigas/brilla-gateway/server"
+)
+
+// options are the command line, each flag defaulting to its environment
+// variable so that deployments configure by environment and people by flag.
+type options struct {
+	addr        string
+	demo        bool
+	hashKey     string
+	apiKeys     string
+	gateway     server.Config
+	simLatency  time.Duration
+	simRegDelay time.Duration
+}
+
+func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	var timeout, latency, regDelay string
+	fs.StringVar(&o.addr, "addr", env("ADDR", ":8080"), "listen address (ADDR)")
+	fs.BoolVar(&o.demo, "demo", false, "run with in-process simulated upstreams and demo credentials")
+	fs.StringVar(&o.gateway.BrillaURL, "brilla-url", getenv("BRILLA_URL"), "Brilla base URL (BRILLA_URL)")
+	fs.StringVar(&o.gateway.SerpiURL, "serpi-url", getenv("SERPI_URL"), "SERPI base URL (SERPI_URL)")
+	fs.StringVar(&o.gateway.SerpiSecretKey, "serpi-secret-key", getenv("SERPI_SECRET_KEY"), "SERPI secret key (SERPI_SECRET_KEY)")
+	fs.StringVar(&o.gateway.SerpiToken, "serpi-token", getenv("SERPI_TOKEN"), "SERPI token (SERPI_TOKEN)")
+	fs.StringVar(&o.apiKeys, "api-keys", getenv("API_KEYS"), "API keys: a JSON array of {name, sha256, scopes, serpiToken}, or @path to a file holding it (API_KEYS)")
+	fs.StringVar(&o.gateway.DefaultMonthlyRate, "default-monthly-rate", env("DEFAULT_MONTHLY_RATE", server.DefaultMonthlyRate), "creditQuote's default monthly rate in percent (DEFAULT_MONTHLY_RATE)")
+	fs.StringVar(&timeout, "upstream-timeout", env("UPSTREAM_TIMEOUT", server.DefaultUpstreamTimeout.String()), "deadline of each upstream call (UPSTREAM_TIMEOUT)")
+	fs.StringVar(&latency, "sim-latency", env("SIM_LATENCY", "0s"), "with -demo: latency added to every simulated upstream call (SIM_LATENCY)")
+	fs.StringVar(&regDelay, "sim-registration-delay", env("SIM_REGISTRATION_DELAY", "30s"), "with -demo: delay before a simulated registration is decided (SIM_REGISTRATION_DELAY)")
+	fs.StringVar(&o.hashKey, "hash-api-key", "", "print the sha256 of an API key for API_KEYS and exit")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (flags start with -)", fs.Arg(0))
+	}
+	var errs []error
+	durations := []struct {
+		name string
+		raw  string
+		dst  *time.Duration
+	}{
+		{"UPSTREAM_TIMEOUT", timeout, &o.gateway.UpstreamTimeout},
+		{"SIM_LATENCY", latency, &o.simLatency},
+		{"SIM_REGISTRATION_DELAY", regDelay, &o.simRegDelay},
+	}
+	for _, d := range durations {
+		v, err := time.ParseDuration(d.raw)
+		if err != nil || v < 0 {
+			errs = append(errs, fmt.Errorf("%s must be a duration such as 10s, got %q", d.name, d.raw))
+			continue
+		}
+		*d.dst = v
+	}
+	if o.apiKeys != "" {
+		keys, err := loadKeys(o.apiKeys)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		o.gateway.APIKeys = keys
+	}
+	return o, errors.Join(errs...)
+}
+
+func loadKeys(spec string) ([]auth.KeyConfig, error) {
+	data := []byte(spec)
+	if path, ok := strings.CutPrefix(spec, "@"); ok {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("API_KEYS: %w", err)
+		}
+		data = b
+	}
+	return auth.ParseKeyConfigs(data)
+}
