@@ -172,11 +172,11 @@ func ContentSecurityPolicy(host string) string {
 
 func validEndpoint(ep string) error {
 	if !strings.HasPrefix(ep, "/") || strings.HasPrefix(ep, "//") {
-		return fmt.Errorf("Endpoint must be a same-origin absolute path like %q, got %q", DefaultEndpoint, ep)
+		return fmt.Errorf("endpoint must be a same-origin absolute path like %q, got %q", DefaultEndpoint, ep)
 	}
 	for _, c := range ep {
 		if c <= ' ' || c == 0x7f || c == '\\' {
-			return fmt.Errorf("Endpoint %q contains a space, control character or backslash", ep)
+			return fmt.Errorf("endpoint %q contains a space, control character or backslash", ep)
 		}
 	}
 	return nil

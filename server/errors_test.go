@@ -50,6 +50,7 @@ func TestUpstreamFailuresArePartialAndCoded(t *testing.T) {
 				t.Errorf("rate limit without a retry hint: %s", r.raw)
 			}
 			assertNoLeaks(t, r.raw, tok, e.upstream.URL)
+			assertNoLeaks(t, e.logText(), tok)
 		})
 	}
 }

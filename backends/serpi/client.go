@@ -440,8 +440,7 @@ func interpret(cred Credential, op, method string, status int, header http.Heade
 	if code == 0 {
 		code = status
 	}
-	switch {
-	case code == http.StatusUnauthorized || code == http.StatusForbidden || code >= 500:
+	if code == http.StatusUnauthorized || code == http.StatusForbidden || code >= 500 {
 		return nil, fail(upstream.KindForStatus(code), http.StatusText(code), nil)
 	}
 	success := env.Success

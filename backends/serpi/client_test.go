@@ -345,8 +345,19 @@ func TestRawConcurrentUseOfTokenIsRefused(t *testing.T) {
 	sim, srv, _ := startSim(t, SimConfig{CallDuration: 500 * time.Millisecond})
 	stats := sim.Control().Stats
 	statuses := make(chan int, 2)
-	call := func() {
-		statuses <- rawCall(t, http.MethodGet, srv.URL+PathImpuesto, demoHeaders(), "").status
+	call := func() { // runs off the test goroutine: no t.Fatal here
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+PathImpuesto, nil)
+		for k, v := range demoHeaders() {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			statuses <- 0
+			return
+		}
+		resp.Body.Close()
+		statuses <- resp.StatusCode
 	}
 	go call()
 	// Send the second call only once the first holds the token.

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,12 +23,16 @@ type canned struct {
 	body   string
 }
 
-// fakeSERPI answers every request with c and records the last request.
-func fakeSERPI(t *testing.T, c canned) (*Client, *http.Request) {
+// fakeSERPI answers every request with c. The returned function gives the
+// last request received (guarded: the handler runs on another goroutine).
+func fakeSERPI(t *testing.T, c canned) (*Client, func() *http.Request) {
 	t.Helper()
-	var last http.Request
+	var mu sync.Mutex
+	var last *http.Request
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		last = *r.Clone(context.Background())
+		mu.Lock()
+		last = r.Clone(context.Background())
+		mu.Unlock()
 		for k, v := range c.header {
 			w.Header().Set(k, v)
 		}
@@ -35,7 +40,11 @@ func fakeSERPI(t *testing.T, c canned) (*Client, *http.Request) {
 		_, _ = w.Write([]byte(c.body))
 	}))
 	t.Cleanup(srv.Close)
-	return NewClient(srv.URL, WithSerializer(serializer.NewLocal())), &last
+	return NewClient(srv.URL, WithSerializer(serializer.NewLocal())), func() *http.Request {
+		mu.Lock()
+		defer mu.Unlock()
+		return last
+	}
 }
 
 // The seeds' record shapes, with their loose typing: numbers as strings,
@@ -228,10 +237,11 @@ func TestWriteSuccessShapes(t *testing.T) {
 }
 
 func TestRequestShape(t *testing.T) {
-	c, last := fakeSERPI(t, canned{status: 200, body: `{"success":true,"code":200,"result":[]}`})
+	c, lastRequest := fakeSERPI(t, canned{status: 200, body: `{"success":true,"code":200,"result":[]}`})
 	if _, err := c.ListArticulos(context.Background(), demo, ArticuloQuery{PageQuery: PageQuery{Limit: 50, Page: 1}, Codigo: "12345"}); err != nil {
 		t.Fatal(err)
 	}
+	last := lastRequest()
 	if last.URL.Path != PathArticulo || last.URL.Query().Get("limite") != "50" || last.URL.Query().Get("pagina") != "1" || last.URL.Query().Get("codigo") != "12345" {
 		t.Fatalf("request URL %s", last.URL)
 	}
@@ -241,6 +251,7 @@ func TestRequestShape(t *testing.T) {
 	if _, err := c.CreateArticulos(context.Background(), demo, []Articulo{newArticulo("A")}); err != nil {
 		t.Fatal(err)
 	}
+	last = lastRequest()
 	if last.Method != http.MethodPost || !strings.HasPrefix(last.Header.Get("Content-Type"), "application/json") {
 		t.Fatalf("write request %s %v", last.Method, last.Header)
 	}
