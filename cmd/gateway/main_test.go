@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/serfigas/brilla-gateway/auth"
+)
+
+// syncBuffer is a bytes.Buffer safe to read while run writes to it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestConfigErrorsAreOneLineAndExit2(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want []string
+	}{
+		{"nothing configured", nil, nil, []string{"BRILLA_URL is required", "SERPI_URL is required", "SERPI_SECRET_KEY is required"}},
+		{"bad url", nil, map[string]string{"BRILLA_URL": "ftp://x", "SERPI_URL": "http://user:pw@serpi", "SERPI_SECRET_KEY": "s", "SERPI_TOKEN": "t"},
+			[]string{"BRILLA_URL must be an http(s) URL", "SERPI_URL must not carry credentials"}},
+		{"bad duration", []string{"-upstream-timeout", "soon"}, nil, []string{"UPSTREAM_TIMEOUT must be a duration"}},
+		{"bad api keys", []string{"-api-keys", `{"name":"x"}`}, nil, []string{"API keys: want a JSON array"}},
+		{"bad scope", []string{"-demo", "-api-keys", `[{"name":"x","sha256":"` + auth.HashKey("k") + `","scopes":["admin"]}]`}, nil, []string{`unknown scope "admin"`}},
+		{"bad rate", []string{"-demo", "-default-monthly-rate", "1e2"}, nil, []string{"DEFAULT_MONTHLY_RATE must be a positive decimal"}},
+		{"stray argument", []string{"demo"}, nil, []string{`unexpected argument "demo"`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr syncBuffer
+			code := run(t.Context(), tc.args, envOf(tc.env), &stdout, &stderr)
+			if code != 2 {
+				t.Fatalf("exit %d, want 2; stderr: %s", code, stderr.String())
+			}
+			out := strings.TrimSuffix(stderr.String(), "\n")
+			if strings.Contains(out, "\n") {
+				t.Errorf("error spans several lines:\n%s", out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("stderr %q lacks %q", out, w)
+				}
+			}
+		})
+	}
+}
+
+func TestHashAPIKey(t *testing.T) {
+	var stdout, stderr syncBuffer
+	if code := run(t.Context(), []string{"-hash-api-key", "s3cret"}, envOf(nil), &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if got := strings.TrimSpace(stdout.String()); got != auth.HashKey("s3cret") || len(got) != 64 {
+		t.Fatalf("printed %q", got)
+	}
+}
+
+// The first README command: the demo starts with nothing configured, says
+// where to go and how to sign in, serves the playground and the API, and
+// exits 0 when stopped.
+func TestDemoServesAndStops(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"-demo", "-addr", "127.0.0.1:0"}, envOf(nil), &stdout, &stderr) }()
+
+	urlRe := regexp.MustCompile(`Playground:\s+(http://\S+)/`)
+	var base string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if m := urlRe.FindStringSubmatch(stdout.String()); m != nil {
+			base = m[1]
+			break
+		}
+	}
+	if base == "" {
+		t.Fatalf("no playground URL printed; stdout: %s stderr: %s", stdout.String(), stderr.String())
+	}
+	banner := stdout.String()
+	for _, want := range []string{"demo-key", "demo-readonly-key", "123456789", "12345678", "mi_respuesta", "generateToken"} {
+		if !strings.Contains(banner, want) {
+			t.Errorf("banner lacks %q:\n%s", want, banner)
+		}
+	}
+
+	page := get(t, base+"/")
+	if !strings.Contains(page, "graphiql") || strings.Contains(page, "unpkg.com") || strings.Contains(page, "jsdelivr") {
+		t.Errorf("playground page is not the embedded GraphiQL: %.300s", page)
+	}
+	if h := get(t, base+"/healthz"); !strings.Contains(h, "ok") {
+		t.Errorf("healthz = %q", h)
+	}
+
+	body := `{"query":"mutation { generateToken(input: {vat: \"123456789\", contractNumber: \"12345678\", questionId: 1, answer: \"mi_respuesta\"}) { token } }"}`
+	var tok struct {
+		Data struct{ GenerateToken struct{ Token string } }
+	}
+	postJSON(t, base+"/graphql", body, nil, &tok)
+	var me struct {
+		Data struct {
+			Viewer struct{ Vat string }
+			Taxes  struct{ TotalCount int }
+		}
+		Errors []any
+	}
+	postJSON(t, base+"/graphql", `{"query":"{ viewer { vat } taxes { totalCount } }"}`,
+		map[string]string{"Authorization": "Bearer " + tok.Data.GenerateToken.Token, "X-Api-Key": "demo-key"}, &me)
+	if me.Data.Viewer.Vat != "123456789" || me.Data.Taxes.TotalCount == 0 || len(me.Errors) > 0 {
+		t.Fatalf("demo query = %+v", me)
+	}
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d after stop; stderr: %s", code, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("gateway did not stop")
+	}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
+	}
+	return string(b)
+}
+
+func postJSON(t *testing.T, url, body string, headers map[string]string, out any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		t.Fatal(err)
+	}
+}
