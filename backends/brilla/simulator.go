@@ -274,8 +274,17 @@ func (s *Simulator) Control() *simkit.Control { return s.ctl }
 // Control.Handle (so calls are counted under the seed's path templates and
 // faults apply), plus a JSON 404 for any other path under /api/brilla/v1/.
 func (s *Simulator) Register(mux *http.ServeMux) {
+	// Brilla does not refuse concurrent use of a token, but counting it
+	// (from before the simulated latency) lets tests bound it.
+	guard := simkit.Guard{Token: func(r *http.Request) string {
+		scheme, token, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
+			return ""
+		}
+		return strings.TrimSpace(token)
+	}}
 	h := func(method, path string, fn http.HandlerFunc) {
-		s.ctl.Handle(mux, "brilla", method+" "+path, writeFault, fn)
+		s.ctl.HandleGuarded(mux, "brilla", method+" "+path, guard, writeFault, fn)
 	}
 	h(http.MethodPost, PathTokenGenerate, s.handleToken)
 	h(http.MethodPost, PathRegister, s.handleRegister)
@@ -511,8 +520,6 @@ func (s *Simulator) authed(h func(http.ResponseWriter, *http.Request, *simCustom
 			writeError(w, http.StatusUnauthorized, CodeUnauthorized, "Token invalido o expirado")
 			return
 		}
-		s.ctl.Stats.Enter(token)
-		defer s.ctl.Stats.Leave(token)
 		h(w, r, c)
 	}
 }

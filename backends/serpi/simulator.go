@@ -170,7 +170,7 @@ func (s *Simulator) Register(mux *http.ServeMux) {
 		{http.MethodPut, PathArticulo, s.updateArticulos},
 	}
 	for _, rt := range routes {
-		s.ctl.Handle(mux, upstream.Serpi, rt.method+" "+rt.path, writeFault, s.serve(rt.op))
+		s.ctl.HandleGuarded(mux, upstream.Serpi, rt.method+" "+rt.path, s.guard(), writeFault, s.serve(rt.op))
 	}
 }
 
@@ -238,38 +238,39 @@ func tokenInUse() reply {
 
 // ---- auth and per-token concurrency ----------------------------------------
 
-// serve wraps an operation with authentication and SERPI's rule that a
-// token serves one call at a time.
+// guard applies SERPI's rule that a token serves one call at a time. It
+// runs before the simulated latency, so two calls overlapping anywhere in
+// their lifetime collide, as on the real service. Only tokens the secret
+// key accepts are tracked: an unknown token is refused as unauthorized.
+func (s *Simulator) guard() simkit.Guard {
+	return simkit.Guard{
+		Token: func(r *http.Request) string {
+			token, _, ok := s.authenticate(r)
+			if !ok {
+				return ""
+			}
+			return token
+		},
+		Exclusive: true,
+		Refuse: func(w http.ResponseWriter) {
+			w.Header().Set("Retry-After", "1")
+			writeReply(w, tokenInUse())
+		},
+	}
+}
+
+// serve wraps an operation with authentication and the simulated
+// processing time.
 func (s *Simulator) serve(op func(http.ResponseWriter, *http.Request) reply) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		token, rep, ok := s.authenticate(r)
-		if !ok {
+		if _, rep, ok := s.authenticate(r); !ok {
 			writeReply(w, rep)
 			return
 		}
-		if n := s.ctl.Stats.Enter(token); n > 1 {
-			s.ctl.Stats.Leave(token)
-			s.ctl.Stats.Reject()
-			w.Header().Set("Retry-After", "1")
-			writeReply(w, tokenInUse())
-			return
-		}
-		held := true
-		leave := func() {
-			if held {
-				held = false
-				s.ctl.Stats.Leave(token)
-			}
-		}
-		defer leave() // also on panic or cancellation
 		if !simkit.Sleep(r, s.cfg.CallDuration) {
 			return
 		}
-		rep = op(w, r)
-		// Free the token before answering: a client that reads this
-		// answer and calls again at once must find the token free.
-		leave()
-		writeReply(w, rep)
+		writeReply(w, op(w, r))
 	}
 }
 

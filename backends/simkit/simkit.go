@@ -205,7 +205,9 @@ func (c *Control) HandleGuarded(mux *http.ServeMux, upstream, pattern string, g 
 		if g.Token != nil {
 			if token := g.Token(r); token != "" {
 				n := c.Stats.Enter(token)
-				defer c.Stats.Leave(token)
+				lw := &leaveOnWrite{ResponseWriter: w, leave: func() { c.Stats.Leave(token) }}
+				defer lw.release() // also when the client goes away mid-call
+				w = lw
 				if g.Exclusive && n > 1 {
 					c.Stats.Reject()
 					g.Refuse(w)
@@ -226,6 +228,32 @@ func (c *Control) HandleGuarded(mux *http.ServeMux, upstream, pattern string, g 
 		}
 		h(w, r)
 	})
+}
+
+// leaveOnWrite ends a call's in-flight accounting as its answer starts:
+// a client that reads the answer and calls again at once must find the
+// token free, as it would on the real service.
+type leaveOnWrite struct {
+	http.ResponseWriter
+	leave func()
+	done  bool
+}
+
+func (l *leaveOnWrite) release() {
+	if !l.done {
+		l.done = true
+		l.leave()
+	}
+}
+
+func (l *leaveOnWrite) WriteHeader(status int) {
+	l.release()
+	l.ResponseWriter.WriteHeader(status)
+}
+
+func (l *leaveOnWrite) Write(p []byte) (int, error) {
+	l.release()
+	return l.ResponseWriter.Write(p)
 }
 
 // Sleep waits d or until the request is cancelled; it reports whether the
