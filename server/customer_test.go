@@ -3,10 +3,15 @@ package server_test
 import (
 	"encoding/base64"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/serfigas/brilla-gateway/backends/brilla"
+	"github.com/serfigas/brilla-gateway/backends/sim"
 )
 
 const viewerQuery = `{
@@ -370,5 +375,61 @@ func TestCreditQuote(t *testing.T) {
 		{"a": 0, "p": 12}, {"a": 1_000_000, "p": 0}, {"a": 1_000_000, "p": 1000}, {"a": "12.5", "p": 12}, {"a": 1.5, "p": 12},
 	} {
 		e.do(q, bad).wantCode(t, "BAD_USER_INPUT")
+	}
+}
+
+func TestRegistrationStateFollowsBrilla(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		delay time.Duration
+		vat   string
+		want  string
+	}{
+		{"still under review", time.Hour, "1234567891", "PENDING"},
+		{"decided: approved", 0, "1234567891", "APPROVED"},
+		{"decided: rejected", 0, "1234567890", "REJECTED"}, // the simulator rejects documents ending in 0
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnvWith(t, sim.Config{Brilla: brilla.SimConfig{RegistrationDelay: tc.delay}})
+			reg, err := brilla.NewClient(e.upstream.URL).Register(t.Context(), brilla.RegisterRequest{
+				Vat: tc.vat, VatType: "cedula", Name: "Ana Díaz", Email: "ana@example.com", Phone: "3001234567",
+				ContractNumber: "12345678", BirthDate: "1990-01-15", BirthCity: "Cartagena",
+				IDExpeditionDate: "2010-03-20", IDExpeditionCity: "Cartagena", Address: "Calle 50 #20-30", City: "Cartagena",
+				Attachments: []brilla.Attachment{{Name: "cedula.pdf", Data: base64.StdEncoding.EncodeToString([]byte("%PDF-1.4"))}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out struct {
+				Registration *struct {
+					TrackingCode, State string
+					RequestID           int
+					UpdatedAt           *string
+				}
+			}
+			e.do(`query($c: String!) { registration(trackingCode: $c) { trackingCode state requestId updatedAt } }`,
+				map[string]any{"c": reg.TrackingCode}).ok(t, &out)
+			r := out.Registration
+			if r == nil || r.State != tc.want || r.TrackingCode != reg.TrackingCode || r.RequestID != int(reg.RequestID.Value) {
+				t.Fatalf("registration = %+v, want state %s", r, tc.want)
+			}
+		})
+	}
+}
+
+func TestGraphQLOverGET(t *testing.T) {
+	e := newEnv(t)
+	req := httptest.NewRequest(http.MethodGet, "/graphql?query="+url.QueryEscape(`{ creditQuote(amount: 500000, periods: 3) { installmentAmount } }`), nil)
+	rec := httptest.NewRecorder()
+	e.gateway.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"installmentAmount"`) {
+		t.Fatalf("GET query: %d %s", rec.Code, rec.Body.String())
+	}
+	// GET never runs a mutation (it would make writes cacheable and CSRF-able).
+	req = httptest.NewRequest(http.MethodGet, "/graphql?query="+url.QueryEscape(`mutation { generateToken(input: {vat: "123456789", contractNumber: "12345678", questionId: 1, answer: "mi_respuesta"}) { token } }`), nil)
+	rec = httptest.NewRecorder()
+	e.gateway.ServeHTTP(rec, req)
+	if rec.Code != http.StatusNotAcceptable || strings.Contains(rec.Body.String(), `"token"`) {
+		t.Fatalf("mutation over GET: %d %s", rec.Code, rec.Body.String())
 	}
 }
