@@ -4,9 +4,12 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/serfigas/brilla-gateway/backends/serpi"
+	"github.com/serfigas/brilla-gateway/backends/sim"
 	"github.com/serfigas/brilla-gateway/backends/simkit"
 )
 
@@ -294,4 +297,32 @@ func TestCatalogLookupsByID(t *testing.T) {
 		}
 	}
 	e.do(`{ tax(id: "@@@") { id } }`, nil, key(testKey)).wantCode(t, "BAD_USER_INPUT")
+}
+
+// SERPI refuses a token used by two calls at once; the gateway's
+// serializer keeps concurrent operations from ever doing that.
+func TestConcurrentCatalogQueriesNeverShareASerpiTokenAtOnce(t *testing.T) {
+	e := newEnvWith(t, sim.Config{Latency: 3 * time.Millisecond, Serpi: serpi.SimConfig{Branches: 60, Taxes: 20, Articles: 40}})
+	const clients = 24
+	var wg sync.WaitGroup
+	errs := make(chan string, clients)
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := e.do(`{ branches(first: 5) { totalCount } taxes(first: 5) { totalCount } articles(first: 5) { totalCount } }`, nil, key(testKey))
+			if len(r.Errors) > 0 {
+				errs <- fmt.Sprintf("client %d: %s", i, r.raw)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for msg := range errs {
+		t.Error(msg)
+	}
+	s := e.stats()
+	if s.ConcurrencyRejections != 0 || s.MaxConcurrentPerToken[simToken] != 1 {
+		t.Fatalf("SERPI saw concurrent use of the token: rejections %d, max concurrent %d", s.ConcurrencyRejections, s.MaxConcurrentPerToken[simToken])
+	}
 }
