@@ -10,6 +10,7 @@ import (
 	"github.com/serfigas/brilla-gateway/backends/serpi"
 	"github.com/serfigas/brilla-gateway/catalog"
 	"github.com/serfigas/brilla-gateway/graph/model"
+	"github.com/serfigas/brilla-gateway/loaders"
 	"github.com/serfigas/brilla-gateway/relay"
 )
 
@@ -31,6 +32,52 @@ func catalogCredential(ctx context.Context) (serpi.Credential, error) {
 		return serpi.Credential{}, err
 	}
 	return key.Serpi, nil
+}
+
+// collectionLoader is a Loaders method returning one indexed collection,
+// e.g. (*loaders.Loaders).Branches.
+type collectionLoader[T any] func(*loaders.Loaders, context.Context, serpi.Credential) (*catalog.Index[T], error)
+
+// catalogPage answers a catalog connection: it validates the Relay
+// arguments, loads the collection with the caller's SERPI credential,
+// applies q and cuts the requested page.
+func catalogPage[T any](ctx context.Context, typ string, first *int, after *string, load collectionLoader[T], q catalog.Query[T]) (catalog.Page[T], *model.PageInfo, []string, error) {
+	n, afterID, err := pageArgs(first, after, typ)
+	if err != nil {
+		return catalog.Page[T]{}, nil, nil, err
+	}
+	cred, err := catalogCredential(ctx)
+	if err != nil {
+		return catalog.Page[T]{}, nil, nil, err
+	}
+	ix, err := load(loaders.For(ctx), ctx, cred)
+	if err != nil {
+		return catalog.Page[T]{}, nil, nil, err
+	}
+	page := ix.Find(q).Page(afterID, n)
+	info, cursors := pageInfo(page, typ)
+	return page, info, cursors, nil
+}
+
+// catalogLookup answers a catalog lookup by global ID: nil when no record
+// of that type has the id.
+func catalogLookup[T, N any](ctx context.Context, id, typ string, load collectionLoader[T], convert func(T) *N) (*N, error) {
+	serpiID, ok, err := catalogID(id, typ)
+	if err != nil || !ok {
+		return nil, err
+	}
+	cred, err := catalogCredential(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ix, err := load(loaders.For(ctx), ctx, cred)
+	if err != nil {
+		return nil, err
+	}
+	if record, found := ix.Get(serpiID); found {
+		return convert(record), nil
+	}
+	return nil, nil
 }
 
 // pageArgs validates Relay arguments and decodes the cursor.

@@ -175,135 +175,60 @@ func (r *queryResolver) CreditQuote(ctx context.Context, amount model.Money, per
 
 // Branches is the resolver for the branches field.
 func (r *queryResolver) Branches(ctx context.Context, first *int, after *string, filter *model.BranchFilter) (*model.BranchConnection, error) {
-	n, afterID, err := pageArgs(first, after, typeBranch)
+	page, info, cursors, err := catalogPage(ctx, typeBranch, first, after, (*loaders.Loaders).Branches, branchQuery(filter))
 	if err != nil {
 		return nil, err
 	}
-	cred, err := catalogCredential(ctx)
-	if err != nil {
-		return nil, err
-	}
-	ix, err := loaders.For(ctx).Branches(ctx, cred)
-	if err != nil {
-		return nil, err
-	}
-	page := ix.Find(branchQuery(filter)).Page(afterID, n)
-	info, cursors := pageInfo(page, typeBranch)
-	conn := &model.BranchConnection{Edges: []*model.BranchEdge{}, PageInfo: info, TotalCount: page.TotalCount}
+	conn := &model.BranchConnection{Edges: make([]*model.BranchEdge, len(page.Items)), PageInfo: info, TotalCount: page.TotalCount}
 	for i, item := range page.Items {
-		conn.Edges = append(conn.Edges, &model.BranchEdge{Cursor: cursors[i], Node: toBranch(item)})
+		conn.Edges[i] = &model.BranchEdge{Cursor: cursors[i], Node: toBranch(item)}
 	}
 	return conn, nil
 }
 
 // Branch is the resolver for the branch field.
 func (r *queryResolver) Branch(ctx context.Context, id string) (*model.Branch, error) {
-	serpiID, ok, err := catalogID(id, typeBranch)
-	if err != nil || !ok {
-		return nil, err
-	}
-	cred, err := catalogCredential(ctx)
-	if err != nil {
-		return nil, err
-	}
-	ix, err := loaders.For(ctx).Branches(ctx, cred)
-	if err != nil {
-		return nil, err
-	}
-	if s, found := ix.Get(serpiID); found {
-		return toBranch(s), nil
-	}
-	return nil, nil
+	return catalogLookup(ctx, id, typeBranch, (*loaders.Loaders).Branches, toBranch)
 }
 
 // Taxes is the resolver for the taxes field.
 func (r *queryResolver) Taxes(ctx context.Context, first *int, after *string, filter *model.TaxFilter) (*model.TaxConnection, error) {
-	n, afterID, err := pageArgs(first, after, typeTax)
+	page, info, cursors, err := catalogPage(ctx, typeTax, first, after, (*loaders.Loaders).Taxes, taxQuery(filter))
 	if err != nil {
 		return nil, err
 	}
-	cred, err := catalogCredential(ctx)
-	if err != nil {
-		return nil, err
-	}
-	ix, err := loaders.For(ctx).Taxes(ctx, cred)
-	if err != nil {
-		return nil, err
-	}
-	page := ix.Find(taxQuery(filter)).Page(afterID, n)
-	info, cursors := pageInfo(page, typeTax)
-	conn := &model.TaxConnection{Edges: []*model.TaxEdge{}, PageInfo: info, TotalCount: page.TotalCount}
+	conn := &model.TaxConnection{Edges: make([]*model.TaxEdge, len(page.Items)), PageInfo: info, TotalCount: page.TotalCount}
 	for i, item := range page.Items {
-		conn.Edges = append(conn.Edges, &model.TaxEdge{Cursor: cursors[i], Node: toTax(item)})
+		conn.Edges[i] = &model.TaxEdge{Cursor: cursors[i], Node: toTax(item)}
 	}
 	return conn, nil
 }
 
 // Tax is the resolver for the tax field.
 func (r *queryResolver) Tax(ctx context.Context, id string) (*model.Tax, error) {
-	serpiID, ok, err := catalogID(id, typeTax)
-	if err != nil || !ok {
-		return nil, err
-	}
-	cred, err := catalogCredential(ctx)
-	if err != nil {
-		return nil, err
-	}
-	ix, err := loaders.For(ctx).Taxes(ctx, cred)
-	if err != nil {
-		return nil, err
-	}
-	if t, found := ix.Get(serpiID); found {
-		return toTax(t), nil
-	}
-	return nil, nil
+	return catalogLookup(ctx, id, typeTax, (*loaders.Loaders).Taxes, toTax)
 }
 
 // Articles is the resolver for the articles field.
 func (r *queryResolver) Articles(ctx context.Context, first *int, after *string, filter *model.ArticleFilter) (*model.ArticleConnection, error) {
-	n, afterID, err := pageArgs(first, after, typeArticle)
-	if err != nil {
-		return nil, err
-	}
 	q, err := articleQuery(filter)
 	if err != nil {
 		return nil, err
 	}
-	cred, err := catalogCredential(ctx)
+	page, info, cursors, err := catalogPage(ctx, typeArticle, first, after, (*loaders.Loaders).Articles, q)
 	if err != nil {
 		return nil, err
 	}
-	ix, err := loaders.For(ctx).Articles(ctx, cred)
-	if err != nil {
-		return nil, err
-	}
-	page := ix.Find(q).Page(afterID, n)
-	info, cursors := pageInfo(page, typeArticle)
-	conn := &model.ArticleConnection{Edges: []*model.ArticleEdge{}, PageInfo: info, TotalCount: page.TotalCount}
+	conn := &model.ArticleConnection{Edges: make([]*model.ArticleEdge, len(page.Items)), PageInfo: info, TotalCount: page.TotalCount}
 	for i, item := range page.Items {
-		conn.Edges = append(conn.Edges, &model.ArticleEdge{Cursor: cursors[i], Node: toArticle(item)})
+		conn.Edges[i] = &model.ArticleEdge{Cursor: cursors[i], Node: toArticle(item)}
 	}
 	return conn, nil
 }
 
 // Article is the resolver for the article field.
 func (r *queryResolver) Article(ctx context.Context, id string) (*model.Article, error) {
-	serpiID, ok, err := catalogID(id, typeArticle)
-	if err != nil || !ok {
-		return nil, err
-	}
-	cred, err := catalogCredential(ctx)
-	if err != nil {
-		return nil, err
-	}
-	ix, err := loaders.For(ctx).Articles(ctx, cred)
-	if err != nil {
-		return nil, err
-	}
-	if a, found := ix.Get(serpiID); found {
-		return toArticle(a), nil
-	}
-	return nil, nil
+	return catalogLookup(ctx, id, typeArticle, (*loaders.Loaders).Articles, toArticle)
 }
 
 // Mutation returns graph.MutationResolver implementation.
