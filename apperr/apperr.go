@@ -150,6 +150,10 @@ func upstreamMessage(ue *upstream.Error) string {
 // its code and logs the ones whose cause is hidden from the client.
 func Presenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
+		// DefaultErrorPresenter returns the very *gqlerror.Error gqlgen
+		// wrapped the resolver's error in, and its message is rewritten
+		// below: keep the real cause for the log first.
+		cause := err.Error()
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
 		if gqlErr.Extensions == nil {
 			gqlErr.Extensions = map[string]any{}
@@ -180,7 +184,7 @@ func Presenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 			logger.LogAttrs(ctx, slog.LevelWarn, "graphql error",
 				slog.String("code", string(code)),
 				slog.String("path", gqlErr.Path.String()),
-				slog.String("cause", err.Error()))
+				slog.String("cause", cause))
 		}
 		return gqlErr
 	}

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -67,8 +68,15 @@ func ParseKeyConfigs(data []byte) ([]KeyConfig, error) {
 	var cfgs []KeyConfig
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
+	const want = "API keys: want a JSON array of {name, sha256, scopes, serpiToken}"
 	if err := dec.Decode(&cfgs); err != nil {
-		return nil, fmt.Errorf("API keys: want a JSON array of {name, sha256, scopes, serpiToken}: %w", err)
+		return nil, fmt.Errorf("%s: %w", want, err)
+	}
+	if cfgs == nil {
+		return nil, errors.New(want + ", got null")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New(want + ", got more after the array")
 	}
 	return cfgs, nil
 }

@@ -106,6 +106,10 @@ func (ix *Index[T]) Find(q Query[T]) Matches[T] {
 	candidates := ix.candidates(q.Equal)
 	words := strings.Fields(Normalize(q.Search))
 	var m Matches[T]
+	if len(words) > 0 && ix.text == nil {
+		// An index without text cannot match a text search.
+		return Matches[T]{}
+	}
 	for _, i := range candidates {
 		if len(words) > 0 && !containsAll(ix.text[i], words) {
 			continue
@@ -191,9 +195,11 @@ type Page[T any] struct {
 // Page returns up to first matches whose id is greater than after (0:
 // from the start).
 func (m Matches[T]) Page(after int64, first int) Page[T] {
-	start := 0
-	if after > 0 {
-		start, _ = slices.BinarySearch(m.IDs, after+1)
+	// The first id greater than after; written without after+1, which
+	// would overflow for a crafted cursor at the top of the int64 range.
+	start, found := slices.BinarySearch(m.IDs, after)
+	if found {
+		start++
 	}
 	end := min(start+first, len(m.Items))
 	return Page[T]{
