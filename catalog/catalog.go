@@ -44,35 +44,59 @@ func NewLoader(api SerpiReader, pageSize int) *Loader {
 
 // Branches fetches and indexes every branch.
 func (l *Loader) Branches(ctx context.Context, cred serpi.Credential) (*Index[serpi.Sucursal], error) {
-	items, err := serpi.WalkAll(ctx, l.pageSize, func(ctx context.Context, q serpi.PageQuery) ([]serpi.Sucursal, error) {
-		return l.api.ListSucursales(ctx, cred, q)
-	})
+	items, err := l.fetchBranches(ctx, cred)
 	if err != nil {
-		return nil, fmt.Errorf("load branches: %w", err)
+		return nil, err
 	}
 	return NewIndex(items, BranchSpec), nil
 }
 
 // Taxes fetches and indexes every tax.
 func (l *Loader) Taxes(ctx context.Context, cred serpi.Credential) (*Index[serpi.Impuesto], error) {
-	items, err := serpi.WalkAll(ctx, l.pageSize, func(ctx context.Context, q serpi.PageQuery) ([]serpi.Impuesto, error) {
-		return l.api.ListImpuestos(ctx, cred, q)
-	})
+	items, err := l.fetchTaxes(ctx, cred)
 	if err != nil {
-		return nil, fmt.Errorf("load taxes: %w", err)
+		return nil, err
 	}
 	return NewIndex(items, TaxSpec), nil
 }
 
 // Articles fetches and indexes every article.
 func (l *Loader) Articles(ctx context.Context, cred serpi.Credential) (*Index[serpi.Articulo], error) {
+	items, err := l.fetchArticles(ctx, cred)
+	if err != nil {
+		return nil, err
+	}
+	return NewIndex(items, ArticleSpec), nil
+}
+
+func (l *Loader) fetchBranches(ctx context.Context, cred serpi.Credential) ([]serpi.Sucursal, error) {
+	items, err := serpi.WalkAll(ctx, l.pageSize, func(ctx context.Context, q serpi.PageQuery) ([]serpi.Sucursal, error) {
+		return l.api.ListSucursales(ctx, cred, q)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load branches: %w", err)
+	}
+	return items, nil
+}
+
+func (l *Loader) fetchTaxes(ctx context.Context, cred serpi.Credential) ([]serpi.Impuesto, error) {
+	items, err := serpi.WalkAll(ctx, l.pageSize, func(ctx context.Context, q serpi.PageQuery) ([]serpi.Impuesto, error) {
+		return l.api.ListImpuestos(ctx, cred, q)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load taxes: %w", err)
+	}
+	return items, nil
+}
+
+func (l *Loader) fetchArticles(ctx context.Context, cred serpi.Credential) ([]serpi.Articulo, error) {
 	items, err := serpi.WalkAll(ctx, l.pageSize, func(ctx context.Context, q serpi.PageQuery) ([]serpi.Articulo, error) {
 		return l.api.ListArticulos(ctx, cred, serpi.ArticuloQuery{PageQuery: q})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load articles: %w", err)
 	}
-	return NewIndex(items, ArticleSpec), nil
+	return items, nil
 }
 
 // BranchSpec indexes branches by NIT and city code.

@@ -65,11 +65,12 @@ func newGatewayWithTimeout(t *testing.T, e *env, timeout time.Duration) http.Han
 			{Name: "ro", SHA256: auth.HashKey(testReadOnlyKey), Scopes: []string{"catalog:read"}},
 		},
 		UpstreamTimeout: timeout,
-		Logger:          slog.New(slog.NewTextHandler(&lockedWriter{mu: e.logMu, w: e.logs}, nil)),
+		Logger:          e.logger(),
 	})
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}
+	t.Cleanup(func() { _ = h.Close() })
 	return h
 }
 
@@ -177,6 +178,11 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// logger writes into e's log buffer.
+func (e *env) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(&lockedWriter{mu: e.logMu, w: e.logs}, nil))
 }
 
 // logText returns what the gateway logged so far.

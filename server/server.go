@@ -4,6 +4,7 @@
 package server
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,12 +23,15 @@ import (
 	"github.com/serfigas/brilla-gateway/backends/brilla"
 	"github.com/serfigas/brilla-gateway/backends/serpi"
 	"github.com/serfigas/brilla-gateway/backends/wire"
+	"github.com/serfigas/brilla-gateway/brillacache"
+	"github.com/serfigas/brilla-gateway/cache"
 	"github.com/serfigas/brilla-gateway/catalog"
 	"github.com/serfigas/brilla-gateway/graph"
 	"github.com/serfigas/brilla-gateway/graph/model"
 	"github.com/serfigas/brilla-gateway/loaders"
 	"github.com/serfigas/brilla-gateway/playground"
 	"github.com/serfigas/brilla-gateway/resolvers"
+	"github.com/serfigas/brilla-gateway/serializer"
 )
 
 // Config is everything the gateway needs to serve.
@@ -53,16 +57,52 @@ type Config struct {
 	// Playground is what the GraphiQL page pre-fills.
 	PlaygroundHeaders string
 	PlaygroundQuery   string
+	// RedisURL enables the shared cache and the cross-replica serializer
+	// (redis://, rediss://, redis-sentinel://, redis-cluster://; see
+	// cache.NewClientFromURL). Empty: memory cache, per-process serializer.
+	RedisURL string
+	// RedisPrefix prefixes every key the gateway writes (default "gw:"),
+	// so several deployments (or tests) can share one Redis.
+	RedisPrefix string
+	// CacheSecret keys the HMAC that turns customer tokens into cache keys.
+	// Replicas sharing a Redis must share it. Empty without Redis: a random
+	// per-process secret.
+	CacheSecret string
+	// CatalogCache is how long SERPI collections stay fresh, then stale.
+	CatalogCache cache.Policy
+	// CustomerCache is how long a customer's Brilla reads stay fresh, then
+	// stale.
+	CustomerCache cache.Policy
+	// SerializeBrilla runs a customer token's Brilla calls one at a time
+	// across replicas, as SERPI calls always are.
+	SerializeBrilla bool
+	// MemoryCacheEntries bounds the in-memory cache.
+	MemoryCacheEntries int
 	// Logger receives error logs; slog.Default() when nil.
 	Logger *slog.Logger
 }
 
 // Defaults of Config's optional fields.
 const (
-	DefaultMonthlyRate     = "1.99"
-	DefaultUpstreamTimeout = 10 * time.Second
-	DefaultMaxBodyBytes    = 1 << 20
+	DefaultMonthlyRate        = "1.99"
+	DefaultUpstreamTimeout    = 10 * time.Second
+	DefaultMaxBodyBytes       = int64(1 << 20)
+	DefaultMemoryCacheEntries = 10_000
+	DefaultRedisPrefix        = "gw:"
 )
+
+// DefaultCatalogCache keeps SERPI collections fresh for five minutes, the
+// pace SERPI asks for, and serves them stale for ten more while one
+// replica refreshes.
+func DefaultCatalogCache() cache.Policy {
+	return cache.Policy{Fresh: 5 * time.Minute, Stale: 10 * time.Minute}
+}
+
+// DefaultCustomerCache keeps a customer's Brilla reads briefly: a quota
+// moves when the customer pays.
+func DefaultCustomerCache() cache.Policy {
+	return cache.Policy{Fresh: 30 * time.Second, Stale: 30 * time.Second}
+}
 
 // Validate reports every configuration problem at once, one per line.
 func (c *Config) Validate() error {
@@ -93,36 +133,90 @@ func (c *Config) Validate() error {
 	if c.UpstreamTimeout < 0 {
 		errs = append(errs, errors.New("UPSTREAM_TIMEOUT must not be negative"))
 	}
+	if c.RedisURL != "" {
+		if _, err := cache.ParseURL(c.RedisURL); err != nil {
+			errs = append(errs, fmt.Errorf("REDIS_URL: %w", err))
+		}
+		if c.CacheSecret == "" {
+			errs = append(errs, errors.New("CACHE_SECRET (16+ characters, the same on every replica) is required with REDIS_URL"))
+		}
+	}
+	if c.CacheSecret != "" && len(c.CacheSecret) < 16 {
+		errs = append(errs, errors.New("CACHE_SECRET must be at least 16 characters"))
+	}
+	for name, p := range map[string]cache.Policy{"CATALOG_CACHE": c.CatalogCache, "CUSTOMER_CACHE": c.CustomerCache} {
+		if p.Fresh < 0 || p.Stale < 0 {
+			errs = append(errs, fmt.Errorf("%s durations must not be negative", name))
+		}
+	}
 	return errors.Join(errs...)
 }
 
-// New validates cfg and returns the gateway's handler.
-func New(cfg Config) (http.Handler, error) {
+// Gateway is the gateway's HTTP handler and the resources it holds.
+type Gateway struct {
+	http.Handler
+	cache  *cache.Cache
+	closer func() error
+}
+
+// Close stops background cache refreshes and closes the Redis client.
+func (g *Gateway) Close() error {
+	g.cache.Close()
+	if g.closer != nil {
+		return g.closer()
+	}
+	return nil
+}
+
+// New validates cfg and returns the gateway.
+func New(cfg Config) (*Gateway, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.DefaultMonthlyRate == "" {
-		cfg.DefaultMonthlyRate = DefaultMonthlyRate
-	}
-	if cfg.UpstreamTimeout == 0 {
-		cfg.UpstreamTimeout = DefaultUpstreamTimeout
-	}
-	if cfg.MaxBodyBytes == 0 {
-		cfg.MaxBodyBytes = DefaultMaxBodyBytes
-	}
+	cfg.applyDefaults()
 	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.Default()
-	}
 	keys, err := auth.NewKeyStore(cfg.APIKeys, cfg.SerpiSecretKey, cfg.SerpiToken)
 	if err != nil {
 		return nil, err
 	}
 	rate, _ := wire.ParseDecimal(cfg.DefaultMonthlyRate)
 
+	secret := []byte(cfg.CacheSecret)
+	if len(secret) == 0 {
+		secret = make([]byte, 32)
+		_, _ = rand.Read(secret)
+	}
+	memory := cache.NewMemory(cfg.MemoryCacheEntries)
+	local := serializer.NewLocal()
+	var (
+		store  cache.Store           = memory
+		serial serializer.Serializer = local
+		closer func() error
+	)
+	if cfg.RedisURL != "" {
+		rc, err := cache.NewClientFromURL(cfg.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("REDIS_URL: %w", err)
+		}
+		closer = rc.Close
+		store = cache.NewResilient(cache.NewRedis(rc, cfg.RedisPrefix+"cache:"), memory, logger)
+		serial = &serializer.Fallback{
+			Primary:   serializer.NewRedis(rc, serializer.RedisOptions{Prefix: cfg.RedisPrefix + "ser:", Logger: logger, Local: local}),
+			Secondary: local,
+			Logger:    logger,
+		}
+	}
+	shared := cache.New(store, logger)
+
 	httpClient := &http.Client{Transport: newTransport()}
 	brillaClient := brilla.NewClient(cfg.BrillaURL, brilla.WithHTTPClient(httpClient), brilla.WithTimeout(cfg.UpstreamTimeout))
-	serpiClient := serpi.NewClient(cfg.SerpiURL, serpi.WithHTTPClient(httpClient), serpi.WithTimeout(cfg.UpstreamTimeout))
+	serpiClient := serpi.NewClient(cfg.SerpiURL, serpi.WithHTTPClient(httpClient), serpi.WithTimeout(cfg.UpstreamTimeout), serpi.WithSerializer(serial))
+	var brillaOpts []brillacache.Option
+	if cfg.SerializeBrilla {
+		brillaOpts = append(brillaOpts, brillacache.WithSerializer(serial))
+	}
+	customerReads := brillacache.New(brillaClient, shared, cache.NewKeyer(secret), cfg.CustomerCache, brillaOpts...)
+	catalogReads := catalog.NewCached(catalog.NewLoader(serpiClient, 0), shared, cfg.CatalogCache)
 
 	root := &resolvers.Resolver{
 		Brilla:             brillaClient,
@@ -135,7 +229,7 @@ func New(cfg Config) (http.Handler, error) {
 	gql.AddTransport(transport.POST{})
 	gql.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	gql.Use(extension.Introspection{})
-	gql.Use(loaders.Middleware{Brilla: brillaClient, Catalog: catalog.NewLoader(serpiClient, 0)})
+	gql.Use(loaders.Middleware{Brilla: customerReads, Catalog: catalogReads})
 	gql.SetErrorPresenter(apperr.Presenter(logger))
 	gql.SetRecoverFunc(apperr.Recover(logger))
 
@@ -151,7 +245,34 @@ func New(cfg Config) (http.Handler, error) {
 		DefaultHeaders: cfg.PlaygroundHeaders,
 		DefaultQuery:   cfg.PlaygroundQuery,
 	})
-	return mux, nil
+	return &Gateway{Handler: mux, cache: shared, closer: closer}, nil
+}
+
+func (c *Config) applyDefaults() {
+	if c.DefaultMonthlyRate == "" {
+		c.DefaultMonthlyRate = DefaultMonthlyRate
+	}
+	if c.UpstreamTimeout == 0 {
+		c.UpstreamTimeout = DefaultUpstreamTimeout
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.CatalogCache == (cache.Policy{}) {
+		c.CatalogCache = DefaultCatalogCache()
+	}
+	if c.CustomerCache == (cache.Policy{}) {
+		c.CustomerCache = DefaultCustomerCache()
+	}
+	if c.MemoryCacheEntries <= 0 {
+		c.MemoryCacheEntries = DefaultMemoryCacheEntries
+	}
+	if c.RedisPrefix == "" {
+		c.RedisPrefix = DefaultRedisPrefix
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
 }
 
 // newTransport is an HTTP transport with pooled connections and bounded

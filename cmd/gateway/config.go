@@ -36,6 +36,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		return def
 	}
 	var timeout, latency, regDelay string
+	var catalogFresh, catalogStale, customerFresh, customerStale string
+	catalogDefault, customerDefault := server.DefaultCatalogCache(), server.DefaultCustomerCache()
 	fs.StringVar(&o.addr, "addr", env("ADDR", ":8080"), "listen address (ADDR)")
 	fs.BoolVar(&o.demo, "demo", false, "run with in-process simulated upstreams and demo credentials")
 	fs.StringVar(&o.gateway.BrillaURL, "brilla-url", getenv("BRILLA_URL"), "Brilla base URL (BRILLA_URL)")
@@ -47,6 +49,14 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&timeout, "upstream-timeout", env("UPSTREAM_TIMEOUT", server.DefaultUpstreamTimeout.String()), "deadline of each upstream call (UPSTREAM_TIMEOUT)")
 	fs.StringVar(&latency, "sim-latency", env("SIM_LATENCY", "0s"), "with -demo: latency added to every simulated upstream call (SIM_LATENCY)")
 	fs.StringVar(&regDelay, "sim-registration-delay", env("SIM_REGISTRATION_DELAY", "30s"), "with -demo: delay before a simulated registration is decided (SIM_REGISTRATION_DELAY)")
+	fs.StringVar(&o.gateway.RedisURL, "redis-url", getenv("REDIS_URL"), "Redis for the shared cache and serializer: redis://, rediss://, redis-sentinel://, redis-cluster:// (REDIS_URL; empty: memory only)")
+	fs.StringVar(&o.gateway.RedisPrefix, "redis-prefix", env("REDIS_PREFIX", server.DefaultRedisPrefix), "prefix of every Redis key (REDIS_PREFIX)")
+	fs.StringVar(&o.gateway.CacheSecret, "cache-secret", getenv("CACHE_SECRET"), "HMAC secret for customer cache keys, the same on every replica; required with REDIS_URL (CACHE_SECRET)")
+	fs.StringVar(&catalogFresh, "catalog-cache-fresh", env("CATALOG_CACHE_FRESH", catalogDefault.Fresh.String()), "how long SERPI collections stay fresh (CATALOG_CACHE_FRESH)")
+	fs.StringVar(&catalogStale, "catalog-cache-stale", env("CATALOG_CACHE_STALE", catalogDefault.Stale.String()), "how long a stale SERPI collection is served while refreshed (CATALOG_CACHE_STALE)")
+	fs.StringVar(&customerFresh, "customer-cache-fresh", env("CUSTOMER_CACHE_FRESH", customerDefault.Fresh.String()), "how long a customer's Brilla reads stay fresh (CUSTOMER_CACHE_FRESH)")
+	fs.StringVar(&customerStale, "customer-cache-stale", env("CUSTOMER_CACHE_STALE", customerDefault.Stale.String()), "how long stale customer reads are served while refreshed (CUSTOMER_CACHE_STALE)")
+	fs.BoolVar(&o.gateway.SerializeBrilla, "serialize-brilla", getenv("SERIALIZE_BRILLA") == "true", "one Brilla call in flight per customer token across replicas (SERIALIZE_BRILLA=true)")
 	fs.StringVar(&o.hashKey, "hash-api-key", "", "print the sha256 of an API key for API_KEYS and exit")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -63,6 +73,10 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		{"UPSTREAM_TIMEOUT", timeout, &o.gateway.UpstreamTimeout},
 		{"SIM_LATENCY", latency, &o.simLatency},
 		{"SIM_REGISTRATION_DELAY", regDelay, &o.simRegDelay},
+		{"CATALOG_CACHE_FRESH", catalogFresh, &o.gateway.CatalogCache.Fresh},
+		{"CATALOG_CACHE_STALE", catalogStale, &o.gateway.CatalogCache.Stale},
+		{"CUSTOMER_CACHE_FRESH", customerFresh, &o.gateway.CustomerCache.Fresh},
+		{"CUSTOMER_CACHE_STALE", customerStale, &o.gateway.CustomerCache.Stale},
 	}
 	for _, d := range durations {
 		v, err := time.ParseDuration(d.raw)

@@ -20,6 +20,7 @@ const (
 	demoReadOnlyKey = "demo-readonly-key"
 	demoSerpiSecret = "demo-secret"
 	demoSerpiToken  = "demo-token"
+	demoCacheSecret = "demo-cache-secret-not-for-production"
 )
 
 // demoUpstreams is the in-process simulator the demo talks to, when the
@@ -61,6 +62,10 @@ func startDemo(ctx context.Context, o *options) (*demoUpstreams, error) {
 		if o.gateway.SerpiURL == "" {
 			o.gateway.SerpiURL = d.url
 		}
+	}
+	if o.gateway.RedisURL != "" && o.gateway.CacheSecret == "" {
+		// Demo replicas sharing a Redis must derive the same cache keys.
+		o.gateway.CacheSecret = demoCacheSecret
 	}
 	if o.gateway.SerpiSecretKey == "" {
 		o.gateway.SerpiSecretKey = demoSerpiSecret

@@ -73,6 +73,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "gateway: configuration: %s\n", oneLine(err))
 		return 2
 	}
+	defer h.Close()
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		fmt.Fprintf(stderr, "gateway: listen on %s: %s\n", o.addr, oneLine(err))
