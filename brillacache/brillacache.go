@@ -23,7 +23,7 @@ type Reader interface {
 	CreditPayments(ctx context.Context, token string, loanID int64) (*brilla.PaymentList, error)
 }
 
-// Reader wraps next with the cache.
+// Cached serves a Reader through the shared cache.
 type Cached struct {
 	next   Reader
 	cache  *cache.Cache
