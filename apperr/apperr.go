@@ -137,6 +137,8 @@ func upstreamMessage(ue *upstream.Error) string {
 		what = "failed"
 	}
 	msg := name + " " + what
+	// An unavailable upstream's "message" comes from whatever answered in
+	// its place (a proxy page); it is logged, not shown.
 	if ue.Message != "" && ue.Kind != upstream.KindUnavailable {
 		msg += ": " + ue.Message
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/serfigas/brilla-gateway/backends/brilla"
+	"github.com/serfigas/brilla-gateway/backends/upstream"
 	"github.com/serfigas/brilla-gateway/cache"
 	"github.com/serfigas/brilla-gateway/serializer"
 )
@@ -104,5 +105,9 @@ func read[T any](ctx context.Context, c *Cached, token, resource string, call fu
 	}
 	// SECURITY: the key is an HMAC of the exact token, so only the holder
 	// of this token reads this entry.
-	return cache.FetchJSON(ctx, c.cache, c.keys.Customer(token, resource), c.policy, call)
+	out, err := cache.FetchJSON(ctx, c.cache, c.keys.Customer(token, resource), c.policy, call)
+	if err != nil {
+		return out, upstream.DeadlineError(upstream.Brilla, "GET "+resource, err, "no answer before the request's deadline")
+	}
+	return out, nil
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/serfigas/brilla-gateway/backends/serpi"
+	"github.com/serfigas/brilla-gateway/backends/upstream"
 	"github.com/serfigas/brilla-gateway/cache"
 )
 
@@ -92,7 +93,8 @@ func cachedIndex[T any](ctx context.Context, c *Cached, cred serpi.Credential, c
 		return json.Marshal(items)
 	})
 	if err != nil {
-		return nil, err
+		return nil, upstream.DeadlineError(upstream.Serpi, "GET "+collection, err,
+			"no answer before the request's deadline (the SERPI token may be busy with earlier calls)")
 	}
 	sum := sha256.Sum256(raw)
 	c.mu.Lock()

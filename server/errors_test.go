@@ -8,6 +8,7 @@ import (
 
 	"github.com/serfigas/brilla-gateway/backends/sim"
 	"github.com/serfigas/brilla-gateway/backends/simkit"
+	"github.com/serfigas/brilla-gateway/server"
 )
 
 // A failing upstream fails only its own fields: the other upstream's data
@@ -59,12 +60,33 @@ func TestSlowUpstreamTimesOutAsUnavailable(t *testing.T) {
 	e := newEnvWith(t, sim.Config{})
 	e.sim.Control.Faults.Set(simkit.Fault{Upstream: "serpi", LatencyMS: 3000})
 	// A gateway whose upstream deadline is shorter than the fault's latency.
-	h := newGatewayWithTimeout(t, e, 200*time.Millisecond)
+	h := newGateway(t, e, func(c *server.Config) { c.UpstreamTimeout = 200 * time.Millisecond })
 	start := time.Now()
 	r := doOn(t, h, `{ taxes { totalCount } }`, key(testKey))
 	r.wantCode(t, "UPSTREAM_UNAVAILABLE", "serpi")
 	if elapsed := time.Since(start); elapsed > 2500*time.Millisecond {
 		t.Errorf("a 200ms upstream deadline took %v", elapsed)
+	}
+}
+
+// A request that cannot get its turn on the SERPI token before its own
+// deadline answers UPSTREAM_UNAVAILABLE instead of hanging.
+func TestWaitingForASerpiTurnIsBoundedByTheRequestDeadline(t *testing.T) {
+	e := newEnvWith(t, sim.Config{})
+	e.sim.Control.Faults.Set(simkit.Fault{Upstream: "serpi", LatencyMS: 3000})
+	h := newGateway(t, e, func(c *server.Config) { c.RequestTimeout = 300 * time.Millisecond })
+	start := time.Now()
+	r := doOn(t, h, `{ branches { totalCount } taxes { totalCount } articles { totalCount } }`, key(testKey))
+	if elapsed := time.Since(start); elapsed > 2*time.Second {
+		t.Fatalf("a 300ms request took %v", elapsed)
+	}
+	if len(r.Errors) != 3 {
+		t.Fatalf("want 3 errors (one per collection), got %s", r.raw)
+	}
+	for _, err := range r.Errors {
+		if err.code() != "UPSTREAM_UNAVAILABLE" || err.Extensions["upstream"] != "serpi" {
+			t.Errorf("error %+v, want UPSTREAM_UNAVAILABLE from serpi", err)
+		}
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/serfigas/brilla-gateway/auth"
 	"github.com/serfigas/brilla-gateway/backends/serpi"
@@ -47,15 +46,15 @@ func newEnvWith(t *testing.T, cfg sim.Config) *env {
 	up := httptest.NewServer(s.Handler())
 	t.Cleanup(up.Close)
 	e := &env{t: t, sim: s, upstream: up, logs: &strings.Builder{}, logMu: &sync.Mutex{}}
-	e.gateway = newGatewayWithTimeout(t, e, 0)
+	e.gateway = newGateway(t, e, nil)
 	return e
 }
 
-// newGatewayWithTimeout builds a gateway over e's simulators that logs into
-// e's log buffer.
-func newGatewayWithTimeout(t *testing.T, e *env, timeout time.Duration) http.Handler {
+// newGateway builds a gateway over e's simulators that logs into e's log
+// buffer; tune adjusts its configuration.
+func newGateway(t *testing.T, e *env, tune func(*server.Config)) http.Handler {
 	t.Helper()
-	h, err := server.New(server.Config{
+	cfg := server.Config{
 		BrillaURL:      e.upstream.URL,
 		SerpiURL:       e.upstream.URL,
 		SerpiSecretKey: simSecret,
@@ -64,9 +63,12 @@ func newGatewayWithTimeout(t *testing.T, e *env, timeout time.Duration) http.Han
 			{Name: "rw", SHA256: auth.HashKey(testKey), Scopes: []string{"catalog:read", "catalog:write"}},
 			{Name: "ro", SHA256: auth.HashKey(testReadOnlyKey), Scopes: []string{"catalog:read"}},
 		},
-		UpstreamTimeout: timeout,
-		Logger:          e.logger(),
-	})
+		Logger: e.logger(),
+	}
+	if tune != nil {
+		tune(&cfg)
+	}
+	h, err := server.New(cfg)
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}

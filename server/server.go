@@ -4,12 +4,14 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -54,6 +56,10 @@ type Config struct {
 	UpstreamTimeout time.Duration
 	// MaxBodyBytes bounds a request body.
 	MaxBodyBytes int64
+	// RequestTimeout bounds a whole GraphQL request, waiting for a SERPI
+	// token's turn included: past it the request answers
+	// UPSTREAM_UNAVAILABLE instead of hanging.
+	RequestTimeout time.Duration
 	// Playground is what the GraphiQL page pre-fills.
 	PlaygroundHeaders string
 	PlaygroundQuery   string
@@ -87,6 +93,7 @@ const (
 	DefaultMonthlyRate        = "1.99"
 	DefaultUpstreamTimeout    = 10 * time.Second
 	DefaultMaxBodyBytes       = int64(1 << 20)
+	DefaultRequestTimeout     = 30 * time.Second
 	DefaultMemoryCacheEntries = 10_000
 	DefaultRedisPrefix        = "gw:"
 )
@@ -132,6 +139,9 @@ func (c *Config) Validate() error {
 	}
 	if c.UpstreamTimeout < 0 {
 		errs = append(errs, errors.New("UPSTREAM_TIMEOUT must not be negative"))
+	}
+	if c.RequestTimeout < 0 {
+		errs = append(errs, errors.New("REQUEST_TIMEOUT must not be negative"))
 	}
 	if c.RedisURL != "" {
 		if _, err := cache.ParseURL(c.RedisURL); err != nil {
@@ -234,7 +244,7 @@ func New(cfg Config) (*Gateway, error) {
 	gql.SetRecoverFunc(apperr.Recover(logger))
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", limitBody(cfg.MaxBodyBytes, keys.Middleware(gql)))
+	mux.Handle("/graphql", limitBody(cfg.MaxBodyBytes, withDeadline(cfg.RequestTimeout, keys.Middleware(gql))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
@@ -257,6 +267,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = DefaultRequestTimeout
 	}
 	if c.CatalogCache == (cache.Policy{}) {
 		c.CatalogCache = DefaultCatalogCache()
@@ -284,6 +297,20 @@ func newTransport() *http.Transport {
 	t.IdleConnTimeout = 90 * time.Second
 	t.ResponseHeaderTimeout = 30 * time.Second
 	return t
+}
+
+// withDeadline bounds each request's context. Websocket upgrades are left
+// alone: a subscription lives as long as its connection.
+func withDeadline(d time.Duration, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 func limitBody(n int64, next http.Handler) http.Handler {

@@ -4,6 +4,7 @@
 package upstream
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -132,4 +133,17 @@ func KindForStatus(status int) Kind {
 	default:
 		return KindInternal
 	}
+}
+
+// DeadlineError attributes a bare context error met while waiting on an
+// upstream (in a cache's shared fetch or a serializer's queue) to that
+// upstream, as KindUnavailable with message; other errors pass unchanged.
+func DeadlineError(name, op string, err error, message string) error {
+	if _, ok := As(err); ok {
+		return err
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return &Error{Upstream: name, Op: op, Kind: KindUnavailable, Message: message, Err: err}
+	}
+	return err
 }

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -157,5 +158,21 @@ func TestAsAndIsKind(t *testing.T) {
 				t.Errorf("IsKind(%v) = %v, want %v", tt.kind, is, tt.wantKind)
 			}
 		})
+	}
+}
+
+func TestDeadlineError(t *testing.T) {
+	typed := &Error{Upstream: Serpi, Kind: KindServer}
+	if got := DeadlineError(Serpi, "GET x", typed, "m"); got != typed {
+		t.Errorf("a typed error was rewrapped: %v", got)
+	}
+	plain := errors.New("boom")
+	if got := DeadlineError(Serpi, "GET x", plain, "m"); got != plain {
+		t.Errorf("a plain error was rewrapped: %v", got)
+	}
+	got := DeadlineError(Brilla, "GET summary", fmt.Errorf("wait: %w", context.DeadlineExceeded), "no answer in time")
+	ue, ok := As(got)
+	if !ok || ue.Kind != KindUnavailable || ue.Upstream != Brilla || !errors.Is(got, context.DeadlineExceeded) {
+		t.Fatalf("DeadlineError = %#v", got)
 	}
 }

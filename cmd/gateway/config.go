@@ -35,7 +35,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		}
 		return def
 	}
-	var timeout, latency, regDelay string
+	var timeout, reqTimeout, latency, regDelay string
 	var catalogFresh, catalogStale, customerFresh, customerStale string
 	catalogDefault, customerDefault := server.DefaultCatalogCache(), server.DefaultCustomerCache()
 	fs.StringVar(&o.addr, "addr", env("ADDR", ":8080"), "listen address (ADDR)")
@@ -47,6 +47,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.apiKeys, "api-keys", getenv("API_KEYS"), "API keys: a JSON array of {name, sha256, scopes, serpiToken}, or @path to a file holding it (API_KEYS)")
 	fs.StringVar(&o.gateway.DefaultMonthlyRate, "default-monthly-rate", env("DEFAULT_MONTHLY_RATE", server.DefaultMonthlyRate), "creditQuote's default monthly rate in percent (DEFAULT_MONTHLY_RATE)")
 	fs.StringVar(&timeout, "upstream-timeout", env("UPSTREAM_TIMEOUT", server.DefaultUpstreamTimeout.String()), "deadline of each upstream call (UPSTREAM_TIMEOUT)")
+	fs.StringVar(&reqTimeout, "request-timeout", env("REQUEST_TIMEOUT", server.DefaultRequestTimeout.String()), "deadline of a whole GraphQL request, waiting for upstream turns included (REQUEST_TIMEOUT)")
 	fs.StringVar(&latency, "sim-latency", env("SIM_LATENCY", "0s"), "with -demo: latency added to every simulated upstream call (SIM_LATENCY)")
 	fs.StringVar(&regDelay, "sim-registration-delay", env("SIM_REGISTRATION_DELAY", "30s"), "with -demo: delay before a simulated registration is decided (SIM_REGISTRATION_DELAY)")
 	fs.StringVar(&o.gateway.RedisURL, "redis-url", getenv("REDIS_URL"), "Redis for the shared cache and serializer: redis://, rediss://, redis-sentinel://, redis-cluster:// (REDIS_URL; empty: memory only)")
@@ -71,6 +72,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		dst  *time.Duration
 	}{
 		{"UPSTREAM_TIMEOUT", timeout, &o.gateway.UpstreamTimeout},
+		{"REQUEST_TIMEOUT", reqTimeout, &o.gateway.RequestTimeout},
 		{"SIM_LATENCY", latency, &o.simLatency},
 		{"SIM_REGISTRATION_DELAY", regDelay, &o.simRegDelay},
 		{"CATALOG_CACHE_FRESH", catalogFresh, &o.gateway.CatalogCache.Fresh},
