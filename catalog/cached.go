@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/serfigas/brilla-gateway/backends/serpi"
 	"github.com/serfigas/brilla-gateway/backends/upstream"
@@ -25,22 +26,36 @@ const (
 // (stale copies are served while one replica refreshes), and each replica
 // builds its index once per version of the cached bytes.
 type Cached struct {
-	loader *Loader
-	cache  *cache.Cache
-	policy cache.Policy
+	loader  *Loader
+	cache   *cache.Cache
+	policy  cache.Policy
+	recheck time.Duration
+	now     func() time.Time
 
 	mu      sync.Mutex
 	indexes map[string]builtIndex
 }
 
 type builtIndex struct {
-	sum   [sha256.Size]byte
-	index any
+	sum     [sha256.Size]byte
+	index   any
+	checked time.Time
 }
 
-// NewCached serves loader's collections through c with policy.
-func NewCached(loader *Loader, c *cache.Cache, policy cache.Policy) *Cached {
-	return &Cached{loader: loader, cache: c, policy: policy, indexes: map[string]builtIndex{}}
+// DefaultRecheck is how long a replica answers from its own index before
+// it compares it with the shared cache again.
+const DefaultRecheck = time.Second
+
+// NewCached serves loader's collections through c with policy. Each
+// replica answers from its in-process index and compares it with the
+// shared cache at most every recheck (DefaultRecheck when <= 0): reading
+// and hashing a whole collection per request would cost more than the
+// query itself (see BENCHMARKS.md).
+func NewCached(loader *Loader, c *cache.Cache, policy cache.Policy, recheck time.Duration) *Cached {
+	if recheck <= 0 {
+		recheck = DefaultRecheck
+	}
+	return &Cached{loader: loader, cache: c, policy: policy, recheck: recheck, now: time.Now, indexes: map[string]builtIndex{}}
 }
 
 // Key returns the cache key of a collection read with cred. It names the
@@ -76,6 +91,11 @@ func (c *Cached) Invalidate(ctx context.Context, cred serpi.Credential, collecti
 	for i, name := range collections {
 		keys[i] = Key(cred, name)
 	}
+	c.mu.Lock()
+	for _, k := range keys {
+		delete(c.indexes, k)
+	}
+	c.mu.Unlock()
 	if err := c.cache.Invalidate(ctx, keys...); err != nil {
 		return fmt.Errorf("invalidate %v: %w", collections, err)
 	}
@@ -85,6 +105,14 @@ func (c *Cached) Invalidate(ctx context.Context, cred serpi.Credential, collecti
 func cachedIndex[T any](ctx context.Context, c *Cached, cred serpi.Credential, collection string, spec Spec[T],
 	fetch func(context.Context, serpi.Credential) ([]T, error)) (*Index[T], error) {
 	key := Key(cred, collection)
+	c.mu.Lock()
+	built, ok := c.indexes[key]
+	c.mu.Unlock()
+	if ok && c.now().Sub(built.checked) < c.recheck {
+		if ix, ok := built.index.(*Index[T]); ok {
+			return ix, nil
+		}
+	}
 	raw, err := c.cache.Fetch(ctx, key, c.policy, func(ctx context.Context) ([]byte, error) {
 		items, err := fetch(ctx, cred)
 		if err != nil {
@@ -97,11 +125,11 @@ func cachedIndex[T any](ctx context.Context, c *Cached, cred serpi.Credential, c
 			"no answer before the request's deadline (the SERPI token may be busy with earlier calls)")
 	}
 	sum := sha256.Sum256(raw)
-	c.mu.Lock()
-	built, ok := c.indexes[key]
-	c.mu.Unlock()
 	if ok && built.sum == sum {
 		if ix, ok := built.index.(*Index[T]); ok {
+			c.mu.Lock()
+			c.indexes[key] = builtIndex{sum: sum, index: ix, checked: c.now()}
+			c.mu.Unlock()
 			return ix, nil
 		}
 	}
@@ -111,7 +139,7 @@ func cachedIndex[T any](ctx context.Context, c *Cached, cred serpi.Credential, c
 	}
 	ix := NewIndex(items, spec)
 	c.mu.Lock()
-	c.indexes[key] = builtIndex{sum: sum, index: ix}
+	c.indexes[key] = builtIndex{sum: sum, index: ix, checked: c.now()}
 	c.mu.Unlock()
 	return ix, nil
 }

@@ -20,7 +20,7 @@ func TestCachedWalksOnceReusesTheIndexAndInvalidates(t *testing.T) {
 	defer up.Close()
 	c := cache.New(cache.NewMemory(100), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	defer c.Close()
-	cached := NewCached(NewLoader(serpi.NewClient(up.URL), 10), c, cache.Policy{Fresh: time.Minute, Stale: time.Minute})
+	cached := NewCached(NewLoader(serpi.NewClient(up.URL), 10), c, cache.Policy{Fresh: time.Minute, Stale: time.Minute}, time.Nanosecond)
 	credA := serpi.Credential{SecretKey: "secret", Token: "tok-a"}
 	credB := serpi.Credential{SecretKey: "secret", Token: "tok-b"}
 	ctx := t.Context()
@@ -55,5 +55,42 @@ func TestCachedWalksOnceReusesTheIndexAndInvalidates(t *testing.T) {
 	}
 	if Key(credA, CollectionBranches) == Key(credB, CollectionBranches) {
 		t.Error("two credentials share a cache key")
+	}
+}
+
+func TestCachedRechecksTheSharedCacheAtMostEveryInterval(t *testing.T) {
+	ctl := simkit.NewControl(0)
+	s := serpi.NewSimulator(serpi.SimConfig{Branches: 5, Taxes: 5, Articles: 5}, ctl)
+	up := httptest.NewServer(s.Handler())
+	defer up.Close()
+	shared := cache.New(cache.NewMemory(100), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer shared.Close()
+	policy := cache.Policy{Fresh: time.Hour, Stale: time.Hour}
+	loader := NewLoader(serpi.NewClient(up.URL), 0)
+	a := NewCached(loader, shared, policy, time.Minute)
+	b := NewCached(loader, shared, policy, time.Minute)
+	now := time.Now()
+	a.now = func() time.Time { return now }
+	cred := serpi.Credential{SecretKey: "demo-secret", Token: "demo-token"}
+	walks := func() int64 { return ctl.Stats.Snapshot().Calls["GET /api/v1/Impuesto"] }
+
+	first, err := a.Taxes(t.Context(), cred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Replica B's write invalidates the shared entry.
+	if err := b.Invalidate(t.Context(), cred, CollectionTaxes); err != nil {
+		t.Fatal(err)
+	}
+	before := walks()
+	if again, _ := a.Taxes(t.Context(), cred); again != first || walks() != before {
+		t.Fatal("within the recheck interval replica A consulted the shared cache")
+	}
+	now = now.Add(2 * time.Minute)
+	if _, err := a.Taxes(t.Context(), cred); err != nil {
+		t.Fatal(err)
+	}
+	if walks() != before+1 {
+		t.Fatalf("after the interval replica A did not see the invalidation (walks %d, want %d)", walks(), before+1)
 	}
 }

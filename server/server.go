@@ -226,7 +226,7 @@ func New(cfg Config) (*Gateway, error) {
 		brillaOpts = append(brillaOpts, brillacache.WithSerializer(serial))
 	}
 	customerReads := brillacache.New(brillaClient, shared, cache.NewKeyer(secret), cfg.CustomerCache, brillaOpts...)
-	catalogReads := catalog.NewCached(catalog.NewLoader(serpiClient, 0), shared, cfg.CatalogCache)
+	catalogReads := catalog.NewCached(catalog.NewLoader(serpiClient, 0), shared, cfg.CatalogCache, 0)
 
 	root := &resolvers.Resolver{
 		Brilla:             brillaClient,
