@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Cuttable is a TCP proxy in front of a real Redis that a test can cut
@@ -69,12 +70,18 @@ func (p *Cuttable) accept() {
 			continue
 		}
 		p.mu.Unlock()
-		server, err := net.Dial("tcp", p.target)
+		server, err := net.DialTimeout("tcp", p.target, time.Second)
 		if err != nil {
 			_ = client.Close()
 			continue
 		}
 		p.mu.Lock()
+		if p.cut { // cut while dialing
+			p.mu.Unlock()
+			_ = client.Close()
+			_ = server.Close()
+			continue
+		}
 		p.conns[client] = struct{}{}
 		p.conns[server] = struct{}{}
 		p.mu.Unlock()
