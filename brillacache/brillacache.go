@@ -16,17 +16,9 @@ import (
 	"github.com/serfigas/brilla-gateway/serializer"
 )
 
-// Reader is the part of the Brilla client this package wraps.
-type Reader interface {
-	CreditsSummary(ctx context.Context, token string) (*brilla.Summary, error)
-	Credits(ctx context.Context, token string) (*brilla.CreditList, error)
-	Credit(ctx context.Context, token string, loanID int64) (*brilla.CreditDetail, error)
-	CreditPayments(ctx context.Context, token string, loanID int64) (*brilla.PaymentList, error)
-}
-
-// Cached serves a Reader through the shared cache.
+// Cached serves a brilla.Reader through the shared cache.
 type Cached struct {
-	next   Reader
+	next   brilla.Reader
 	cache  *cache.Cache
 	keys   cache.Keyer
 	policy cache.Policy
@@ -45,7 +37,7 @@ func WithSerializer(s serializer.Serializer) Option { return func(c *Cached) { c
 func WithClock(now func() time.Time) Option { return func(c *Cached) { c.now = now } }
 
 // New returns next served through c with policy, keyed by keys.
-func New(next Reader, c *cache.Cache, keys cache.Keyer, policy cache.Policy, opts ...Option) *Cached {
+func New(next brilla.Reader, c *cache.Cache, keys cache.Keyer, policy cache.Policy, opts ...Option) *Cached {
 	out := &Cached{next: next, cache: c, keys: keys, policy: policy, now: time.Now}
 	for _, o := range opts {
 		o(out)
@@ -53,30 +45,30 @@ func New(next Reader, c *cache.Cache, keys cache.Keyer, policy cache.Policy, opt
 	return out
 }
 
-var _ Reader = (*Cached)(nil)
+var _ brilla.Reader = (*Cached)(nil)
 
-// CreditsSummary implements Reader.
+// CreditsSummary implements brilla.Reader.
 func (c *Cached) CreditsSummary(ctx context.Context, token string) (*brilla.Summary, error) {
 	return read(ctx, c, token, "summary", func(ctx context.Context) (*brilla.Summary, error) {
 		return c.next.CreditsSummary(ctx, token)
 	})
 }
 
-// Credits implements Reader.
+// Credits implements brilla.Reader.
 func (c *Cached) Credits(ctx context.Context, token string) (*brilla.CreditList, error) {
 	return read(ctx, c, token, "credits", func(ctx context.Context) (*brilla.CreditList, error) {
 		return c.next.Credits(ctx, token)
 	})
 }
 
-// Credit implements Reader.
+// Credit implements brilla.Reader.
 func (c *Cached) Credit(ctx context.Context, token string, loanID int64) (*brilla.CreditDetail, error) {
 	return read(ctx, c, token, "credit:"+strconv.FormatInt(loanID, 10), func(ctx context.Context) (*brilla.CreditDetail, error) {
 		return c.next.Credit(ctx, token, loanID)
 	})
 }
 
-// CreditPayments implements Reader.
+// CreditPayments implements brilla.Reader.
 func (c *Cached) CreditPayments(ctx context.Context, token string, loanID int64) (*brilla.PaymentList, error) {
 	return read(ctx, c, token, "payments:"+strconv.FormatInt(loanID, 10), func(ctx context.Context) (*brilla.PaymentList, error) {
 		return c.next.CreditPayments(ctx, token, loanID)

@@ -73,7 +73,7 @@ func token(vat string, exp time.Time) string {
 	return enc([]byte(`{"alg":"HS256"}`)) + "." + enc([]byte(payload)) + "." + enc([]byte("sig-"+vat))
 }
 
-func newCached(t *testing.T, next Reader, opts ...Option) *Cached {
+func newCached(t *testing.T, next brilla.Reader, opts ...Option) *Cached {
 	t.Helper()
 	c := cache.New(cache.NewMemory(100), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	t.Cleanup(c.Close)

@@ -21,14 +21,6 @@ import (
 	"github.com/serfigas/brilla-gateway/catalog"
 )
 
-// BrillaReader is the part of the Brilla client the loaders read with.
-type BrillaReader interface {
-	CreditsSummary(ctx context.Context, token string) (*brilla.Summary, error)
-	Credits(ctx context.Context, token string) (*brilla.CreditList, error)
-	Credit(ctx context.Context, token string, loanID int64) (*brilla.CreditDetail, error)
-	CreditPayments(ctx context.Context, token string, loanID int64) (*brilla.PaymentList, error)
-}
-
 // CatalogReader loads indexed SERPI collections.
 type CatalogReader interface {
 	Branches(ctx context.Context, cred serpi.Credential) (*catalog.Index[serpi.Sucursal], error)
@@ -62,7 +54,7 @@ const maxParallel = 4
 
 // New returns loaders that read Brilla with token (may be empty for
 // anonymous operations, which cannot reach the customer loaders anyway).
-func New(br BrillaReader, cat CatalogReader, token string) *Loaders {
+func New(br brilla.Reader, cat CatalogReader, token string) *Loaders {
 	return &Loaders{
 		token: token,
 		summary: single(func(ctx context.Context) (*brilla.Summary, error) {
@@ -165,7 +157,7 @@ func With(ctx context.Context, l *Loaders) context.Context {
 // query, mutation, and each subscription) fresh loaders bound to the
 // caller's customer token.
 type Middleware struct {
-	Brilla  BrillaReader
+	Brilla  brilla.Reader
 	Catalog CatalogReader
 }
 

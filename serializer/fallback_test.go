@@ -1,7 +1,6 @@
 package serializer
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
@@ -10,28 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/serfigas/brilla-gateway/internal/testutil"
+
 	"github.com/redis/go-redis/v9"
 
 	"github.com/serfigas/brilla-gateway/internal/redistest"
 )
-
-// lockedBuffer is a log sink safe for concurrent writers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func TestFallbackKeepsServingThroughARedisOutage(t *testing.T) {
 	raw := rawRedis(t)
@@ -43,7 +26,7 @@ func TestFallbackKeepsServingThroughARedisOutage(t *testing.T) {
 	c := redis.NewClient(opt)
 	t.Cleanup(func() { _ = c.Close() })
 
-	logs := &lockedBuffer{}
+	logs := &testutil.SyncBuffer{}
 	local := NewLocal()
 	f := &Fallback{
 		Primary:       NewRedis(c, RedisOptions{Poll: 5 * time.Millisecond, Local: local}),

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/serfigas/brilla-gateway/internal/testutil"
+
 	"github.com/redis/go-redis/v9"
 
 	"github.com/serfigas/brilla-gateway/internal/redistest"
@@ -170,7 +172,7 @@ func TestRedisFIFOAcrossReplicas(t *testing.T) {
 				t.Errorf("waiter %d: %v", i, err)
 			}
 		})
-		waitUntil(t, fmt.Sprintf("waiter %d queued", i), func() bool { return waiting() == i+1 })
+		testutil.WaitUntil(t, fmt.Sprintf("waiter %d queued", i), func() bool { return waiting() == i+1 })
 		time.Sleep(3 * time.Millisecond) // stagger arrivals
 	}
 	close(release)
@@ -261,7 +263,7 @@ func TestRedisWaitTimeoutLeavesNoWaiter(t *testing.T) {
 		defer cancel()
 		later <- waiter.Do(ctx, key, func(context.Context) error { return nil })
 	}()
-	waitUntil(t, "later caller queued", func() bool { return raw.ZCard(context.Background(), keys.queue).Val() == 1 })
+	testutil.WaitUntil(t, "later caller queued", func() bool { return raw.ZCard(context.Background(), keys.queue).Val() == 1 })
 	close(release)
 	if err := <-holderDone; err != nil {
 		t.Fatal(err)
@@ -478,7 +480,7 @@ func TestRedisStoreFailureWhileWaiting(t *testing.T) {
 		defer cancel()
 		done <- waiter.Do(ctx, key, func(context.Context) error { ran = true; return nil })
 	}()
-	waitUntil(t, "waiter queued", func() bool { return raw.ZCard(context.Background(), holder.keys(key).queue).Val() == 1 })
+	testutil.WaitUntil(t, "waiter queued", func() bool { return raw.ZCard(context.Background(), holder.keys(key).queue).Val() == 1 })
 	proxy.Cut()
 	select {
 	case err := <-done:

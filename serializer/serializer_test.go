@@ -9,20 +9,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-)
 
-// waitUntil polls cond so tests can order goroutines without sleeping a
-// guessed amount of time.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
+	"github.com/serfigas/brilla-gateway/internal/testutil"
+)
 
 func TestAtMostOneInFlightPerKey(t *testing.T) {
 	l := NewLocal()
@@ -118,7 +107,7 @@ func TestFIFOOrder(t *testing.T) {
 		})
 		// Start the next waiter only once this one is queued, so arrival
 		// order is known.
-		waitUntil(t, fmt.Sprintf("waiter %d queued", i), func() bool { return l.waiting(key) == i+1 })
+		testutil.WaitUntil(t, fmt.Sprintf("waiter %d queued", i), func() bool { return l.waiting(key) == i+1 })
 	}
 	close(release)
 	wg.Wait()
@@ -170,7 +159,7 @@ func TestWaitTimeout(t *testing.T) {
 	go func() {
 		later <- l.Do(context.Background(), key, func(context.Context) error { return nil })
 	}()
-	waitUntil(t, "later caller queued", func() bool { return l.waiting(key) == 1 })
+	testutil.WaitUntil(t, "later caller queued", func() bool { return l.waiting(key) == 1 })
 	close(release)
 	if err := <-done; err != nil {
 		t.Fatal(err)

@@ -34,6 +34,18 @@ const MaxResponseBytes = 8 << 20
 // already ends with it is accepted and trimmed.
 const apiPrefix = "/api/brilla/v1"
 
+// Reader is the per-customer read half of the Brilla API: what a
+// customer's token lets the gateway read. *Client implements it, and so do
+// wrappers that cache or serialize it.
+type Reader interface {
+	CreditsSummary(ctx context.Context, token string) (*Summary, error)
+	Credits(ctx context.Context, token string) (*CreditList, error)
+	Credit(ctx context.Context, token string, loanID int64) (*CreditDetail, error)
+	CreditPayments(ctx context.Context, token string, loanID int64) (*PaymentList, error)
+}
+
+var _ Reader = (*Client)(nil)
+
 // Client calls the Brilla API. It is safe for concurrent use. Every failure
 // it returns is an *upstream.Error with Upstream set to upstream.Brilla.
 type Client struct {

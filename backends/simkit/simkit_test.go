@@ -12,19 +12,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-)
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
+	"github.com/serfigas/brilla-gateway/internal/testutil"
+)
 
 func TestStats(t *testing.T) {
 	type op struct {
@@ -644,7 +634,7 @@ func TestHandleGuardedCancelFreesToken(t *testing.T) {
 			defer close(done)
 			s.mux.ServeHTTP(rec, req)
 		}()
-		waitFor(t, "the first call to take the token", func() bool {
+		testutil.WaitUntil(t, "the first call to take the token", func() bool {
 			return s.c.Stats.Snapshot().MaxConcurrentPerToken["tok"] == 1
 		})
 		cancel()
@@ -676,7 +666,7 @@ func TestHandleGuardedCancelFreesToken(t *testing.T) {
 			_, _, err := get(t, srv.Client(), ctx, srv.URL, "tok")
 			errc <- err
 		}()
-		waitFor(t, "the first call to take the token", func() bool {
+		testutil.WaitUntil(t, "the first call to take the token", func() bool {
 			return s.c.Stats.Snapshot().MaxConcurrentPerToken["tok"] == 1
 		})
 		cancel()
@@ -686,7 +676,7 @@ func TestHandleGuardedCancelFreesToken(t *testing.T) {
 		s.c.Faults.Clear()
 		// The server notices the disconnect asynchronously; without it the
 		// token would stay taken for the whole 10s latency.
-		waitFor(t, "a call with the token to be accepted", func() bool {
+		testutil.WaitUntil(t, "a call with the token to be accepted", func() bool {
 			code, _, err := get(t, srv.Client(), context.Background(), srv.URL, "tok")
 			return err == nil && code == http.StatusOK
 		})

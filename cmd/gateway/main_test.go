@@ -1,37 +1,19 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/serfigas/brilla-gateway/internal/testutil"
+
 	"github.com/serfigas/brilla-gateway/auth"
 )
-
-// syncBuffer is a bytes.Buffer safe to read while run writes to it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
@@ -53,7 +35,7 @@ func TestConfigErrorsAreOneLineAndExit2(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var stdout, stderr syncBuffer
+			var stdout, stderr testutil.SyncBuffer
 			code := run(t.Context(), tc.args, envOf(tc.env), &stdout, &stderr)
 			if code != 2 {
 				t.Fatalf("exit %d, want 2; stderr: %s", code, stderr.String())
@@ -72,7 +54,7 @@ func TestConfigErrorsAreOneLineAndExit2(t *testing.T) {
 }
 
 func TestHashAPIKey(t *testing.T) {
-	var stdout, stderr syncBuffer
+	var stdout, stderr testutil.SyncBuffer
 	if code := run(t.Context(), []string{"-hash-api-key", "s3cret"}, envOf(nil), &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
@@ -87,7 +69,7 @@ func TestHashAPIKey(t *testing.T) {
 func TestDemoServesAndStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testutil.SyncBuffer
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"-demo", "-addr", "127.0.0.1:0"}, envOf(nil), &stdout, &stderr) }()
 

@@ -7,27 +7,11 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/serfigas/brilla-gateway/internal/testutil"
 )
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func TestParseRefusesBadFlags(t *testing.T) {
 	for _, args := range [][]string{{"-latency", "-1s"}, {"-branches", "0"}, {"extra"}, {"-latency", "soon"}} {
@@ -45,7 +29,7 @@ func TestParseRefusesBadFlags(t *testing.T) {
 func TestServesBothUpstreamsAndStats(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testutil.SyncBuffer
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-branches", "5"}, &stdout, &stderr) }()
 	re := regexp.MustCompile(`listening on (http://\S+)`)
