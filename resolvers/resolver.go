@@ -18,13 +18,34 @@ import (
 // reads go through the loaders instead.
 type BrillaAPI interface {
 	GenerateToken(ctx context.Context, req brilla.TokenRequest) (*brilla.TokenResponse, error)
+	Register(ctx context.Context, req brilla.RegisterRequest) (*brilla.RegisterResponse, error)
 	RegistrationStatus(ctx context.Context, trackingCode string) (*brilla.RegistrationStatus, error)
 	ValidateContract(ctx context.Context, req brilla.ValidateContractRequest) (*brilla.ValidateContractResponse, error)
+}
+
+// SerpiWriter is the write half of the SERPI client. Writes are never
+// retried: a timed-out POST may have been applied.
+type SerpiWriter interface {
+	CreateSucursal(ctx context.Context, cred serpi.Credential, s serpi.Sucursal) (*serpi.WriteResult, error)
+	UpdateSucursal(ctx context.Context, cred serpi.Credential, s serpi.Sucursal) (*serpi.WriteResult, error)
+	CreateImpuesto(ctx context.Context, cred serpi.Credential, i serpi.Impuesto) (*serpi.WriteResult, error)
+	UpdateImpuesto(ctx context.Context, cred serpi.Credential, i serpi.Impuesto) (*serpi.WriteResult, error)
+	CreateArticulos(ctx context.Context, cred serpi.Credential, items []serpi.Articulo) (*serpi.WriteResult, error)
+	UpdateArticulos(ctx context.Context, cred serpi.Credential, items []serpi.Articulo) (*serpi.WriteResult, error)
+}
+
+// CatalogInvalidator drops cached collections after a write, so the next
+// read on any replica sees it.
+type CatalogInvalidator interface {
+	Invalidate(ctx context.Context, cred serpi.Credential, collections ...string) error
 }
 
 // Resolver is the root resolver; it hands out one resolver per type.
 type Resolver struct {
 	Brilla BrillaAPI
+	// Serpi writes the catalog; Catalog forgets what a write changed.
+	Serpi   SerpiWriter
+	Catalog CatalogInvalidator
 	// CustomerSerpi is the SERPI credential used to read a customer's own
 	// branches (customers hold no API key of their own).
 	CustomerSerpi serpi.Credential

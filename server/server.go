@@ -230,6 +230,8 @@ func New(cfg Config) (*Gateway, error) {
 
 	root := &resolvers.Resolver{
 		Brilla:             brillaClient,
+		Serpi:              serpiClient,
+		Catalog:            catalogReads,
 		CustomerSerpi:      serpi.Credential{SecretKey: cfg.SerpiSecretKey, Token: cfg.SerpiToken},
 		DefaultMonthlyRate: model.Decimal(rate),
 	}
