@@ -10,8 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/serfigas/brilla-gateway/backends/upstream"
@@ -40,6 +42,8 @@ type Error struct {
 	Message string
 	// Field names the offending input, e.g. "filter.codes"; optional.
 	Field string
+	// RetryAfter tells a RATE_LIMITED caller when to try again; optional.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -181,6 +185,9 @@ func Presenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 		var own *Error
 		if errors.As(err, &own) && own.Field != "" {
 			gqlErr.Extensions["field"] = own.Field
+		}
+		if errors.As(err, &own) && own.RetryAfter > 0 {
+			gqlErr.Extensions["retryAfterSeconds"] = int(math.Ceil(own.RetryAfter.Seconds()))
 		}
 		if !known || code == UpstreamError || code == UpstreamUnavailable {
 			logger.LogAttrs(ctx, slog.LevelWarn, "graphql error",

@@ -12,6 +12,7 @@ import (
 	"github.com/serfigas/brilla-gateway/backends/serpi"
 	"github.com/serfigas/brilla-gateway/graph"
 	"github.com/serfigas/brilla-gateway/graph/model"
+	"github.com/serfigas/brilla-gateway/loginguard"
 )
 
 // BrillaAPI is what the resolvers call on Brilla directly; per-customer
@@ -43,6 +44,8 @@ type CatalogInvalidator interface {
 // Resolver is the root resolver; it hands out one resolver per type.
 type Resolver struct {
 	Brilla BrillaAPI
+	// Logins locks a document + contract after repeated failed sign-ins.
+	Logins loginguard.Guard
 	// Serpi writes the catalog; Catalog forgets what a write changed.
 	Serpi   SerpiWriter
 	Catalog CatalogInvalidator

@@ -19,6 +19,7 @@ import (
 	"github.com/serfigas/brilla-gateway/graph"
 	"github.com/serfigas/brilla-gateway/graph/model"
 	"github.com/serfigas/brilla-gateway/loaders"
+	"github.com/serfigas/brilla-gateway/loginguard"
 	"github.com/serfigas/brilla-gateway/relay"
 )
 
@@ -27,18 +28,34 @@ func (r *mutationResolver) GenerateToken(ctx context.Context, input model.Genera
 	if err := validateTokenInput(input); err != nil {
 		return nil, err
 	}
+	vat, contract := strings.TrimSpace(input.Vat), strings.TrimSpace(input.ContractNumber)
+	subject := loginguard.Subject(vat, contract)
+	// SECURITY: after repeated wrong answers the pair is locked for the
+	// rest of the window on every replica, so answers cannot be guessed.
+	if blocked, wait, err := r.Logins.Blocked(ctx, subject); err != nil {
+		return nil, err
+	} else if blocked {
+		return nil, &apperr.Error{Code: apperr.RateLimited, RetryAfter: wait,
+			Message: "too many failed attempts for this document and contract; try again later"}
+	}
 	resp, err := r.Brilla.GenerateToken(ctx, brilla.TokenRequest{
-		Vat:            strings.TrimSpace(input.Vat),
-		ContractNumber: strings.TrimSpace(input.ContractNumber),
+		Vat:            vat,
+		ContractNumber: contract,
 		QuestionID:     input.QuestionID,
 		Answer:         input.Answer,
 	})
 	if upstream.IsKind(err, upstream.KindUnauthorized) {
+		if ferr := r.Logins.Fail(ctx, subject); ferr != nil {
+			return nil, ferr
+		}
 		// Say nothing about which part was wrong: that would let a caller
 		// confirm documents and contracts one guess at a time.
 		return nil, apperr.New(apperr.Unauthenticated, "the document, contract, question or answer is not valid")
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := r.Logins.Reset(ctx, subject); err != nil {
 		return nil, err
 	}
 	expires, err := parseBrillaTime(resp.ExpiresAt)

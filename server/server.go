@@ -31,6 +31,7 @@ import (
 	"github.com/serfigas/brilla-gateway/graph"
 	"github.com/serfigas/brilla-gateway/graph/model"
 	"github.com/serfigas/brilla-gateway/loaders"
+	"github.com/serfigas/brilla-gateway/loginguard"
 	"github.com/serfigas/brilla-gateway/playground"
 	"github.com/serfigas/brilla-gateway/resolvers"
 	"github.com/serfigas/brilla-gateway/serializer"
@@ -82,6 +83,9 @@ type Config struct {
 	// SerializeBrilla runs a customer token's Brilla calls one at a time
 	// across replicas, as SERPI calls always are.
 	SerializeBrilla bool
+	// LoginPolicy locks generateToken for a document + contract after too
+	// many failures (default 5 within 15 minutes).
+	LoginPolicy loginguard.Policy
 	// MemoryCacheEntries bounds the in-memory cache.
 	MemoryCacheEntries int
 	// Logger receives error logs; slog.Default() when nil.
@@ -201,6 +205,7 @@ func New(cfg Config) (*Gateway, error) {
 	var (
 		store  cache.Store           = memory
 		serial serializer.Serializer = local
+		logins loginguard.Guard      = loginguard.NewMemory(cfg.LoginPolicy)
 		closer func() error
 	)
 	if cfg.RedisURL != "" {
@@ -210,6 +215,11 @@ func New(cfg Config) (*Gateway, error) {
 		}
 		closer = rc.Close
 		store = cache.NewResilient(cache.NewRedis(rc, cfg.RedisPrefix+"cache:"), memory, logger)
+		logins = &loginguard.Fallback{
+			Primary:   loginguard.NewRedis(rc, cfg.RedisPrefix, cfg.LoginPolicy),
+			Secondary: logins,
+			Logger:    logger,
+		}
 		serial = &serializer.Fallback{
 			Primary:   serializer.NewRedis(rc, serializer.RedisOptions{Prefix: cfg.RedisPrefix + "ser:", Logger: logger, Local: local}),
 			Secondary: local,
@@ -230,6 +240,7 @@ func New(cfg Config) (*Gateway, error) {
 
 	root := &resolvers.Resolver{
 		Brilla:             brillaClient,
+		Logins:             logins,
 		Serpi:              serpiClient,
 		Catalog:            catalogReads,
 		CustomerSerpi:      serpi.Credential{SecretKey: cfg.SerpiSecretKey, Token: cfg.SerpiToken},
