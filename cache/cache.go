@@ -39,6 +39,7 @@ type Cache struct {
 	fetchTimeout   time.Duration
 	refreshTimeout time.Duration
 	now            func() time.Time
+	observe        func(result string)
 
 	base   context.Context // cancelled by Close; parent of background refreshes
 	cancel context.CancelFunc
@@ -84,6 +85,25 @@ func WithRefreshTimeout(d time.Duration) Option {
 		if d > 0 {
 			c.refreshTimeout = d
 		}
+	}
+}
+
+// Lookup results reported to an observer.
+const (
+	ResultHit   = "hit"
+	ResultStale = "stale"
+	ResultMiss  = "miss"
+)
+
+// WithObserver reports every Fetch's lookup result (ResultHit, ResultStale
+// or ResultMiss), for metrics.
+func WithObserver(observe func(result string)) Option {
+	return func(c *Cache) { c.observe = observe }
+}
+
+func (c *Cache) report(result string) {
+	if c.observe != nil {
+		c.observe(result)
 	}
 }
 
@@ -148,13 +168,16 @@ func (c *Cache) Fetch(ctx context.Context, key string, p Policy, fetch func(cont
 	if ok {
 		age := c.now().Sub(e.StoredAt)
 		if age < p.Fresh {
+			c.report(ResultHit)
 			return e.Value, nil
 		}
 		if age < ttl {
+			c.report(ResultStale)
 			c.refresh(ctx, key, p, fetch)
 			return e.Value, nil
 		}
 	}
+	c.report(ResultMiss)
 	return c.do(ctx, key, ttl, fetch)
 }
 
@@ -321,7 +344,20 @@ func (c *Cache) safeFetch(ctx context.Context, key string, fetch func(context.Co
 // no longer store their (possibly pre-change) result, and the next Fetch
 // starts a new fetch.
 func (c *Cache) Invalidate(ctx context.Context, keys ...string) error {
+	c.Forget(keys...)
+	if err := c.store.Delete(ctx, keys...); err != nil {
+		return fmt.Errorf("cache: invalidate: %w", err)
+	}
+	return nil
+}
+
+// Forget is Invalidate without the store delete, for a replica told that
+// another one invalidated keys: fetches and refreshes of keys in flight
+// here (possibly started before the change) answer their callers but no
+// longer store their result, and the next Fetch starts a new fetch.
+func (c *Cache) Forget(keys ...string) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	for _, k := range keys {
 		if cl := c.calls[k]; cl != nil {
 			cl.noStore = true
@@ -331,11 +367,6 @@ func (c *Cache) Invalidate(ctx context.Context, keys ...string) error {
 			rf.noStore = true
 		}
 	}
-	c.mu.Unlock()
-	if err := c.store.Delete(ctx, keys...); err != nil {
-		return fmt.Errorf("cache: invalidate: %w", err)
-	}
-	return nil
 }
 
 // Close stops background refreshes (cancels their context) and waits for

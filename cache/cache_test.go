@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -561,5 +562,28 @@ func TestFetchJSON(t *testing.T) {
 		return make(chan int), nil
 	}); err == nil {
 		t.Fatal("an unencodable value must be an error")
+	}
+}
+
+func TestObserverSeesHitsStaleAndMisses(t *testing.T) {
+	var results []string
+	var mu sync.Mutex
+	c := cache.New(cache.NewMemory(10), nil, cache.WithObserver(func(r string) {
+		mu.Lock()
+		results = append(results, r)
+		mu.Unlock()
+	}))
+	defer c.Close()
+	fetch := func(context.Context) ([]byte, error) { return []byte("v"), nil }
+	p := cache.Policy{Fresh: time.Hour, Stale: time.Hour}
+	for range 2 {
+		if _, err := c.Fetch(t.Context(), "k", p, fetch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(results, ",") != "miss,hit" {
+		t.Fatalf("results %v", results)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,6 +36,11 @@ type Cached struct {
 
 	mu      sync.Mutex
 	indexes map[string]builtIndex
+	// epoch counts invalidations seen here; an index built from bytes
+	// read before one is used once but not kept.
+	epoch uint64
+	bus   cache.Bus
+	log   *slog.Logger
 }
 
 type builtIndex struct {
@@ -81,8 +88,56 @@ func (c *Cached) Articles(ctx context.Context, cred serpi.Credential) (*Index[se
 	return cachedIndex(ctx, c, cred, CollectionArticles, ArticleSpec, c.loader.fetchArticles)
 }
 
+// Attach connects c to an invalidation bus: Invalidate publishes each
+// dropped key on it, and every key received (from any replica, this one
+// included) drops the local index and stops in-flight fetches of it from
+// storing what they read. Without a bus a replica sees another's
+// invalidation only at its next recheck of the shared cache. Attach is
+// called once, before c serves; the subscription lasts until ctx is done
+// or the bus is closed. An error means the subscription is not confirmed
+// (see the bus); Invalidate publishes anyway.
+func (c *Cached) Attach(ctx context.Context, bus cache.Bus, logger *slog.Logger) error {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	c.mu.Lock()
+	c.bus, c.log = bus, logger
+	c.mu.Unlock()
+	if err := bus.Subscribe(ctx, c.invalidated); err != nil {
+		return fmt.Errorf("catalog: invalidation bus: %w", err)
+	}
+	return nil
+}
+
+// invalidated handles a key from the bus; "" drops every index.
+func (c *Cached) invalidated(key string) {
+	c.mu.Lock()
+	c.epoch++
+	var keys []string
+	if key == "" {
+		for k := range c.indexes {
+			keys = append(keys, k)
+		}
+		clear(c.indexes)
+	} else {
+		keys = []string{key}
+		delete(c.indexes, key)
+	}
+	c.mu.Unlock()
+	c.cache.Forget(keys...)
+}
+
 // Invalidate drops cached collections (all three when none is named), so
 // the next read on any replica walks SERPI again. Writes call it.
+//
+// It drops this replica's indexes and deletes the shared entries, then
+// (with a bus attached) publishes each key, which with a RedisBus returns
+// once every replica has dropped its index and stopped its in-flight
+// fetches of the key from storing; then it deletes the shared entries once
+// more, in case another replica's fetch that read SERPI before the write
+// stored its result between the first delete and the notice. A failed
+// publish is logged, not returned: the shared entries are gone, and other
+// replicas see that at their next recheck.
 func (c *Cached) Invalidate(ctx context.Context, cred serpi.Credential, collections ...string) error {
 	if len(collections) == 0 {
 		collections = []string{CollectionBranches, CollectionTaxes, CollectionArticles}
@@ -92,10 +147,24 @@ func (c *Cached) Invalidate(ctx context.Context, cred serpi.Credential, collecti
 		keys[i] = Key(cred, name)
 	}
 	c.mu.Lock()
+	c.epoch++
 	for _, k := range keys {
 		delete(c.indexes, k)
 	}
+	bus, logger := c.bus, c.log
 	c.mu.Unlock()
+	if err := c.cache.Invalidate(ctx, keys...); err != nil {
+		return fmt.Errorf("invalidate %v: %w", collections, err)
+	}
+	if bus == nil {
+		return nil
+	}
+	for _, k := range keys {
+		if err := bus.Publish(ctx, k); err != nil {
+			logger.WarnContext(ctx, "catalog invalidation not confirmed by every replica; they see it at their next recheck",
+				"collection", k[strings.LastIndexByte(k, ':')+1:], "error", err)
+		}
+	}
 	if err := c.cache.Invalidate(ctx, keys...); err != nil {
 		return fmt.Errorf("invalidate %v: %w", collections, err)
 	}
@@ -107,6 +176,7 @@ func cachedIndex[T any](ctx context.Context, c *Cached, cred serpi.Credential, c
 	key := Key(cred, collection)
 	c.mu.Lock()
 	built, ok := c.indexes[key]
+	epoch := c.epoch
 	c.mu.Unlock()
 	if ok && c.now().Sub(built.checked) < c.recheck {
 		if ix, ok := built.index.(*Index[T]); ok {
@@ -127,9 +197,7 @@ func cachedIndex[T any](ctx context.Context, c *Cached, cred serpi.Credential, c
 	sum := sha256.Sum256(raw)
 	if ok && built.sum == sum {
 		if ix, ok := built.index.(*Index[T]); ok {
-			c.mu.Lock()
-			c.indexes[key] = builtIndex{sum: sum, index: ix, checked: c.now()}
-			c.mu.Unlock()
+			c.keep(key, epoch, builtIndex{sum: sum, index: ix, checked: c.now()})
 			return ix, nil
 		}
 	}
@@ -138,8 +206,16 @@ func cachedIndex[T any](ctx context.Context, c *Cached, cred serpi.Credential, c
 		return nil, fmt.Errorf("decode cached %s: %w", collection, err)
 	}
 	ix := NewIndex(items, spec)
-	c.mu.Lock()
-	c.indexes[key] = builtIndex{sum: sum, index: ix, checked: c.now()}
-	c.mu.Unlock()
+	c.keep(key, epoch, builtIndex{sum: sum, index: ix, checked: c.now()})
 	return ix, nil
+}
+
+// keep stores an index built from bytes read at epoch, unless an
+// invalidation came in since: those bytes may predate it.
+func (c *Cached) keep(key string, epoch uint64, b builtIndex) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.epoch == epoch {
+		c.indexes[key] = b
+	}
 }

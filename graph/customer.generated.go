@@ -2825,6 +2825,16 @@ func (ec *executionContext) marshalNQuoteRateSource2githubᚗcomᚋserfigasᚋbr
 	return v
 }
 
+func (ec *executionContext) marshalNRegistration2ᚖgithubᚗcomᚋserfigasᚋbrillaᚑgatewayᚋgraphᚋmodelᚐRegistration(ctx context.Context, sel ast.SelectionSet, v *model.Registration) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._Registration(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNRegistrationState2githubᚗcomᚋserfigasᚋbrillaᚑgatewayᚋgraphᚋmodelᚐRegistrationState(ctx context.Context, v any) (model.RegistrationState, error) {
 	var res model.RegistrationState
 	err := res.UnmarshalGQL(v)

@@ -27,6 +27,7 @@ type ResolverRoot interface {
 	Customer() CustomerResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
+	Subscription() SubscriptionResolver
 }
 
 type DirectiveRoot struct {
@@ -122,6 +123,20 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	BranchPayload struct {
+		Branch  func(childComplexity int) int
+		Message func(childComplexity int) int
+	}
+
+	BulkArticlePayload struct {
+		Articles  func(childComplexity int) int
+		Created   func(childComplexity int) int
+		Errors    func(childComplexity int) int
+		Message   func(childComplexity int) int
+		Requested func(childComplexity int) int
+		Updated   func(childComplexity int) int
+	}
+
 	City struct {
 		Code func(childComplexity int) int
 		ID   func(childComplexity int) int
@@ -206,8 +221,21 @@ type ComplexityRoot struct {
 		State            func(childComplexity int) int
 	}
 
+	ItemError struct {
+		Field   func(childComplexity int) int
+		Index   func(childComplexity int) int
+		Message func(childComplexity int) int
+	}
+
 	Mutation struct {
-		GenerateToken func(childComplexity int, input model.GenerateTokenInput) int
+		CreateArticles func(childComplexity int, input []*model.ArticleInput) int
+		CreateBranch   func(childComplexity int, input model.CreateBranchInput) int
+		CreateTax      func(childComplexity int, input model.CreateTaxInput) int
+		GenerateToken  func(childComplexity int, input model.GenerateTokenInput) int
+		Register       func(childComplexity int, input model.RegisterInput) int
+		UpdateArticles func(childComplexity int, input []*model.UpdateArticleInput) int
+		UpdateBranch   func(childComplexity int, input model.UpdateBranchInput) int
+		UpdateTax      func(childComplexity int, input model.UpdateTaxInput) int
 	}
 
 	PageInfo struct {
@@ -255,6 +283,17 @@ type ComplexityRoot struct {
 		UpdatedAt    func(childComplexity int) int
 	}
 
+	RegistrationPayload struct {
+		Message      func(childComplexity int) int
+		RequestID    func(childComplexity int) int
+		State        func(childComplexity int) int
+		TrackingCode func(childComplexity int) int
+	}
+
+	Subscription struct {
+		RegistrationStatus func(childComplexity int, trackingCode string) int
+	}
+
 	Tax struct {
 		AccountID       func(childComplexity int) int
 		AppliesTo       func(childComplexity int) int
@@ -276,6 +315,11 @@ type ComplexityRoot struct {
 	TaxEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	TaxPayload struct {
+		Message func(childComplexity int) int
+		Tax     func(childComplexity int) int
 	}
 
 	ThirdParty struct {
@@ -724,6 +768,56 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.BranchEdge.Node(childComplexity), true
 
+	case "BranchPayload.branch":
+		if e.ComplexityRoot.BranchPayload.Branch == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BranchPayload.Branch(childComplexity), true
+	case "BranchPayload.message":
+		if e.ComplexityRoot.BranchPayload.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BranchPayload.Message(childComplexity), true
+
+	case "BulkArticlePayload.articles":
+		if e.ComplexityRoot.BulkArticlePayload.Articles == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkArticlePayload.Articles(childComplexity), true
+	case "BulkArticlePayload.created":
+		if e.ComplexityRoot.BulkArticlePayload.Created == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkArticlePayload.Created(childComplexity), true
+	case "BulkArticlePayload.errors":
+		if e.ComplexityRoot.BulkArticlePayload.Errors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkArticlePayload.Errors(childComplexity), true
+	case "BulkArticlePayload.message":
+		if e.ComplexityRoot.BulkArticlePayload.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkArticlePayload.Message(childComplexity), true
+	case "BulkArticlePayload.requested":
+		if e.ComplexityRoot.BulkArticlePayload.Requested == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkArticlePayload.Requested(childComplexity), true
+	case "BulkArticlePayload.updated":
+		if e.ComplexityRoot.BulkArticlePayload.Updated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkArticlePayload.Updated(childComplexity), true
+
 	case "City.code":
 		if e.ComplexityRoot.City.Code == nil {
 			break
@@ -1063,6 +1157,58 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Installment.State(childComplexity), true
 
+	case "ItemError.field":
+		if e.ComplexityRoot.ItemError.Field == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ItemError.Field(childComplexity), true
+	case "ItemError.index":
+		if e.ComplexityRoot.ItemError.Index == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ItemError.Index(childComplexity), true
+	case "ItemError.message":
+		if e.ComplexityRoot.ItemError.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ItemError.Message(childComplexity), true
+
+	case "Mutation.createArticles":
+		if e.ComplexityRoot.Mutation.CreateArticles == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createArticles_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateArticles(childComplexity, args["input"].([]*model.ArticleInput)), true
+	case "Mutation.createBranch":
+		if e.ComplexityRoot.Mutation.CreateBranch == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createBranch_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateBranch(childComplexity, args["input"].(model.CreateBranchInput)), true
+	case "Mutation.createTax":
+		if e.ComplexityRoot.Mutation.CreateTax == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createTax_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateTax(childComplexity, args["input"].(model.CreateTaxInput)), true
 	case "Mutation.generateToken":
 		if e.ComplexityRoot.Mutation.GenerateToken == nil {
 			break
@@ -1074,6 +1220,50 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.GenerateToken(childComplexity, args["input"].(model.GenerateTokenInput)), true
+	case "Mutation.register":
+		if e.ComplexityRoot.Mutation.Register == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_register_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.Register(childComplexity, args["input"].(model.RegisterInput)), true
+	case "Mutation.updateArticles":
+		if e.ComplexityRoot.Mutation.UpdateArticles == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateArticles_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateArticles(childComplexity, args["input"].([]*model.UpdateArticleInput)), true
+	case "Mutation.updateBranch":
+		if e.ComplexityRoot.Mutation.UpdateBranch == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateBranch_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateBranch(childComplexity, args["input"].(model.UpdateBranchInput)), true
+	case "Mutation.updateTax":
+		if e.ComplexityRoot.Mutation.UpdateTax == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateTax_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateTax(childComplexity, args["input"].(model.UpdateTaxInput)), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -1311,6 +1501,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Registration.UpdatedAt(childComplexity), true
 
+	case "RegistrationPayload.message":
+		if e.ComplexityRoot.RegistrationPayload.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RegistrationPayload.Message(childComplexity), true
+	case "RegistrationPayload.requestId":
+		if e.ComplexityRoot.RegistrationPayload.RequestID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RegistrationPayload.RequestID(childComplexity), true
+	case "RegistrationPayload.state":
+		if e.ComplexityRoot.RegistrationPayload.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RegistrationPayload.State(childComplexity), true
+	case "RegistrationPayload.trackingCode":
+		if e.ComplexityRoot.RegistrationPayload.TrackingCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RegistrationPayload.TrackingCode(childComplexity), true
+
+	case "Subscription.registrationStatus":
+		if e.ComplexityRoot.Subscription.RegistrationStatus == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_registrationStatus_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.RegistrationStatus(childComplexity, args["trackingCode"].(string)), true
+
 	case "Tax.accountId":
 		if e.ComplexityRoot.Tax.AccountID == nil {
 			break
@@ -1398,6 +1625,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.TaxEdge.Node(childComplexity), true
 
+	case "TaxPayload.message":
+		if e.ComplexityRoot.TaxPayload.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaxPayload.Message(childComplexity), true
+	case "TaxPayload.tax":
+		if e.ComplexityRoot.TaxPayload.Tax == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaxPayload.Tax(childComplexity), true
+
 	case "ThirdParty.id":
 		if e.ComplexityRoot.ThirdParty.ID == nil {
 			break
@@ -1439,9 +1679,17 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalMap := graphql.BuildUnmarshalerMap(
 		ec.unmarshalInputArticleFilter,
+		ec.unmarshalInputArticleInput,
+		ec.unmarshalInputAttachmentInput,
 		ec.unmarshalInputBranchFilter,
+		ec.unmarshalInputCreateBranchInput,
+		ec.unmarshalInputCreateTaxInput,
 		ec.unmarshalInputGenerateTokenInput,
+		ec.unmarshalInputRegisterInput,
 		ec.unmarshalInputTaxFilter,
+		ec.unmarshalInputUpdateArticleInput,
+		ec.unmarshalInputUpdateBranchInput,
+		ec.unmarshalInputUpdateTaxInput,
 	)
 	first := true
 
@@ -1491,6 +1739,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 				Data: buf.Bytes(),
 			}
 		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
 
 	default:
 		return graphql.OneShot(graphql.ErrorResponse(ctx, "unsupported GraphQL operation"))
@@ -1516,7 +1781,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "catalog.graphqls" "customer.graphqls" "schema.graphqls"
+//go:embed "catalog.graphqls" "catalog_write.graphqls" "customer.graphqls" "registration_status.graphqls" "registration_write.graphqls" "schema.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -1529,7 +1794,10 @@ func sourceData(filename string) string {
 
 var sources = []*ast.Source{
 	{Name: "catalog.graphqls", Input: sourceData("catalog.graphqls"), BuiltIn: false},
+	{Name: "catalog_write.graphqls", Input: sourceData("catalog_write.graphqls"), BuiltIn: false},
 	{Name: "customer.graphqls", Input: sourceData("customer.graphqls"), BuiltIn: false},
+	{Name: "registration_status.graphqls", Input: sourceData("registration_status.graphqls"), BuiltIn: false},
+	{Name: "registration_write.graphqls", Input: sourceData("registration_write.graphqls"), BuiltIn: false},
 	{Name: "schema.graphqls", Input: sourceData("schema.graphqls"), BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -1712,6 +1980,34 @@ func (ec *executionContext) childFields_BranchEdge(ctx context.Context, field gr
 	return nil, fmt.Errorf("no field named %q was found under type BranchEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_BranchPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "branch":
+		return ec.fieldContext_BranchPayload_branch(ctx, field)
+	case "message":
+		return ec.fieldContext_BranchPayload_message(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BranchPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_BulkArticlePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "requested":
+		return ec.fieldContext_BulkArticlePayload_requested(ctx, field)
+	case "created":
+		return ec.fieldContext_BulkArticlePayload_created(ctx, field)
+	case "updated":
+		return ec.fieldContext_BulkArticlePayload_updated(ctx, field)
+	case "errors":
+		return ec.fieldContext_BulkArticlePayload_errors(ctx, field)
+	case "articles":
+		return ec.fieldContext_BulkArticlePayload_articles(ctx, field)
+	case "message":
+		return ec.fieldContext_BulkArticlePayload_message(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BulkArticlePayload", field.Name)
+}
+
 func (ec *executionContext) childFields_City(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -1880,6 +2176,18 @@ func (ec *executionContext) childFields_Installment(ctx context.Context, field g
 	return nil, fmt.Errorf("no field named %q was found under type Installment", field.Name)
 }
 
+func (ec *executionContext) childFields_ItemError(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "index":
+		return ec.fieldContext_ItemError_index(ctx, field)
+	case "field":
+		return ec.fieldContext_ItemError_field(ctx, field)
+	case "message":
+		return ec.fieldContext_ItemError_message(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ItemError", field.Name)
+}
+
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "hasNextPage":
@@ -1942,6 +2250,20 @@ func (ec *executionContext) childFields_Registration(ctx context.Context, field 
 	return nil, fmt.Errorf("no field named %q was found under type Registration", field.Name)
 }
 
+func (ec *executionContext) childFields_RegistrationPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "trackingCode":
+		return ec.fieldContext_RegistrationPayload_trackingCode(ctx, field)
+	case "requestId":
+		return ec.fieldContext_RegistrationPayload_requestId(ctx, field)
+	case "state":
+		return ec.fieldContext_RegistrationPayload_state(ctx, field)
+	case "message":
+		return ec.fieldContext_RegistrationPayload_message(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RegistrationPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_Tax(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -1986,6 +2308,16 @@ func (ec *executionContext) childFields_TaxEdge(ctx context.Context, field graph
 		return ec.fieldContext_TaxEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TaxEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_TaxPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "tax":
+		return ec.fieldContext_TaxPayload_tax(ctx, field)
+	case "message":
+		return ec.fieldContext_TaxPayload_message(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TaxPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_ThirdParty(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

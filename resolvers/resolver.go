@@ -6,13 +6,16 @@ package resolvers
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/serfigas/brilla-gateway/backends/brilla"
 	"github.com/serfigas/brilla-gateway/backends/serpi"
 	"github.com/serfigas/brilla-gateway/graph"
 	"github.com/serfigas/brilla-gateway/graph/model"
+	"github.com/serfigas/brilla-gateway/loaders"
 	"github.com/serfigas/brilla-gateway/loginguard"
+	"github.com/serfigas/brilla-gateway/registration"
 )
 
 // BrillaAPI is what the resolvers call on Brilla directly; per-customer
@@ -36,8 +39,9 @@ type SerpiWriter interface {
 }
 
 // CatalogInvalidator drops cached collections after a write, so the next
-// read on any replica sees it.
+// read on any replica sees it, and reads them to find what was written.
 type CatalogInvalidator interface {
+	loaders.CatalogReader
 	Invalidate(ctx context.Context, cred serpi.Credential, collections ...string) error
 }
 
@@ -46,9 +50,19 @@ type Resolver struct {
 	Brilla BrillaAPI
 	// Logins locks a document + contract after repeated failed sign-ins.
 	Logins loginguard.Guard
+	// Registrations validates registrations and submits each once
+	// (idempotency across replicas).
+	Registrations *registration.Service
+	// RegistrationWatch follows registration states across replicas
+	// (registrationStatus, registration); nil reads Brilla directly.
+	RegistrationWatch RegistrationWatcher
 	// Serpi writes the catalog; Catalog forgets what a write changed.
 	Serpi   SerpiWriter
 	Catalog CatalogInvalidator
+	// Logger receives problems that do not fail a request (such as a
+	// cache invalidation failing after a successful write); slog.Default()
+	// when nil.
+	Logger *slog.Logger
 	// CustomerSerpi is the SERPI credential used to read a customer's own
 	// branches (customers hold no API key of their own).
 	CustomerSerpi serpi.Credential

@@ -130,14 +130,19 @@ func (r *queryResolver) Registration(ctx context.Context, trackingCode string) (
 	if !trackingCodePattern.MatchString(code) {
 		return nil, apperr.BadInput("trackingCode", "trackingCode must be the code register returned, e.g. BRL202501150001")
 	}
-	status, err := r.Brilla.RegistrationStatus(ctx, code)
+	// The state watchers share first (a final state needs no Brilla
+	// call), then Brilla.
+	var reg *model.Registration
+	var err error
+	if r.RegistrationWatch != nil {
+		reg, err = r.RegistrationWatch.Current(ctx, code)
+	} else {
+		reg, err = RegistrationFetcher(r.Brilla)(ctx, code)
+	}
 	if upstream.IsKind(err, upstream.KindNotFound) {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	return toRegistration(status, code), nil
+	return reg, err
 }
 
 // ValidateContract is the resolver for the validateContract field.

@@ -9,15 +9,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/redis/go-redis/v9"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/serfigas/brilla-gateway/apperr"
@@ -33,6 +34,8 @@ import (
 	"github.com/serfigas/brilla-gateway/loaders"
 	"github.com/serfigas/brilla-gateway/loginguard"
 	"github.com/serfigas/brilla-gateway/playground"
+	"github.com/serfigas/brilla-gateway/registration"
+	"github.com/serfigas/brilla-gateway/regwatch"
 	"github.com/serfigas/brilla-gateway/resolvers"
 	"github.com/serfigas/brilla-gateway/serializer"
 )
@@ -88,6 +91,42 @@ type Config struct {
 	LoginPolicy loginguard.Policy
 	// MemoryCacheEntries bounds the in-memory cache.
 	MemoryCacheEntries int
+	// MaxAttachmentBytes bounds each registration attachment (decoded
+	// size), MaxAttachmentsTotalBytes their sum and MaxAttachments their
+	// number. A multipart request may be MaxAttachmentsTotalBytes plus
+	// MaxBodyBytes long; base64 attachments travel inside the JSON body,
+	// which MaxBodyBytes bounds.
+	MaxAttachmentBytes       int64
+	MaxAttachmentsTotalBytes int64
+	MaxAttachments           int
+	// IdempotencyKeyWindow is how long register remembers an
+	// Idempotency-Key; RegisterDedupeWindow how long it answers an
+	// identical input with the first result.
+	IdempotencyKeyWindow time.Duration
+	RegisterDedupeWindow time.Duration
+	// SubscriptionsPerConnection caps the subscriptions one websocket
+	// connection runs at once; the next one is refused (RATE_LIMITED).
+	// DefaultSubscriptionsPerConnection when zero.
+	SubscriptionsPerConnection int
+	// WebsocketOrigins lists the origins, besides the gateway's own, whose
+	// pages may open websockets: host patterns matched with path.Match
+	// ("app.example.com", "*.example.com") or scheme://host patterns
+	// ("https://app.example.com"). Clients sending no Origin (not
+	// browsers) are always accepted.
+	WebsocketOrigins []string
+	// WebsocketPing is how often the server pings graphql-transport-ws
+	// clients (one not answering is dropped after two intervals) and
+	// sends SSE keepalive comments; DefaultWebsocketPing when zero.
+	WebsocketPing time.Duration
+	// RegistrationPollMin and RegistrationPollMax bound the backoff of
+	// the one poller following a watched registration (regwatch
+	// defaults: 1s doubling to 30s).
+	RegistrationPollMin time.Duration
+	RegistrationPollMax time.Duration
+	// RegistrationLease is how long a poller's lease outlives a replica
+	// that died; watchers elsewhere re-read the shared state every half
+	// of it. regwatch.DefaultLease when zero.
+	RegistrationLease time.Duration
 	// Logger receives error logs; slog.Default() when nil.
 	Logger *slog.Logger
 }
@@ -163,6 +202,13 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s durations must not be negative", name))
 		}
 	}
+	if c.MaxAttachmentBytes < 0 || c.MaxAttachmentsTotalBytes < 0 || c.MaxAttachments < 0 {
+		errs = append(errs, errors.New("MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS_TOTAL_BYTES and MAX_ATTACHMENTS must not be negative"))
+	}
+	if c.IdempotencyKeyWindow < 0 || c.RegisterDedupeWindow < 0 {
+		errs = append(errs, errors.New("IDEMPOTENCY_KEY_WINDOW and REGISTER_DEDUPE_WINDOW must not be negative"))
+	}
+	errs = append(errs, c.validateStreaming()...)
 	return errors.Join(errs...)
 }
 
@@ -170,12 +216,30 @@ func (c *Config) Validate() error {
 type Gateway struct {
 	http.Handler
 	cache  *cache.Cache
+	bus    cache.Bus // catalog invalidations; closed before the Redis client
 	closer func() error
+	// endStreams ends every websocket and SSE stream; watch follows
+	// registrations for subscriptions.
+	endStreams context.CancelFunc
+	watch      *regwatch.Hub
 }
 
-// Close stops background cache refreshes and closes the Redis client.
+// EndSubscriptions ends every open subscription, websocket and SSE
+// stream at once (clients see the connection close and may reconnect
+// elsewhere) and stops the registration pollers, releasing their leases
+// to other replicas. http.Server.Shutdown does neither (gqlgen #2610):
+// register it with http.Server.RegisterOnShutdown.
+func (g *Gateway) EndSubscriptions() {
+	g.endStreams()
+	g.watch.Close()
+}
+
+// Close stops background cache refreshes and the invalidation
+// subscription, and closes the Redis client.
 func (g *Gateway) Close() error {
+	g.EndSubscriptions()
 	g.cache.Close()
+	_ = g.bus.Close()
 	if g.closer != nil {
 		return g.closer()
 	}
@@ -207,6 +271,7 @@ func New(cfg Config) (*Gateway, error) {
 		serial serializer.Serializer = local
 		logins loginguard.Guard      = loginguard.NewMemory(cfg.LoginPolicy)
 		closer func() error
+		rdb    redis.UniversalClient
 	)
 	if cfg.RedisURL != "" {
 		rc, err := cache.NewClientFromURL(cfg.RedisURL)
@@ -214,6 +279,7 @@ func New(cfg Config) (*Gateway, error) {
 			return nil, fmt.Errorf("REDIS_URL: %w", err)
 		}
 		closer = rc.Close
+		rdb = rc
 		store = cache.NewResilient(cache.NewRedis(rc, cfg.RedisPrefix+"cache:"), memory, logger)
 		logins = &loginguard.Fallback{
 			Primary:   loginguard.NewRedis(rc, cfg.RedisPrefix, cfg.LoginPolicy),
@@ -237,19 +303,61 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	customerReads := brillacache.New(brillaClient, shared, cache.NewKeyer(secret), cfg.CustomerCache, brillaOpts...)
 	catalogReads := catalog.NewCached(catalog.NewLoader(serpiClient, 0), shared, cfg.CatalogCache, 0)
+	// A catalog write drops every replica's index of the collection before
+	// its response leaves: through Redis pub/sub, or in process alone.
+	var bus cache.Bus = cache.NewLocalBus()
+	if rdb != nil {
+		bus = cache.NewRedisBus(rdb, cache.RedisBusOptions{Prefix: cfg.RedisPrefix, Logger: logger})
+	}
+	if err := catalogReads.Attach(context.Background(), bus, logger); err != nil {
+		logger.Warn("catalog invalidation bus not subscribed yet; other replicas' writes show at the next recheck until it is", "error", err)
+	}
 
+	registrations := registration.New(registration.Config{
+		Store:  store,
+		Secret: secret,
+		Limits: registration.Limits{
+			MaxFileBytes:  cfg.MaxAttachmentBytes,
+			MaxTotalBytes: cfg.MaxAttachmentsTotalBytes,
+			MaxFiles:      cfg.MaxAttachments,
+		},
+		KeyWindow:   cfg.IdempotencyKeyWindow,
+		InputWindow: cfg.RegisterDedupeWindow,
+		// The lease outlasts Brilla's call, cut at the upstream timeout.
+		InFlight: cfg.UpstreamTimeout + 5*time.Second,
+		Logger:   logger,
+	})
+	watch := regwatch.New(regwatch.Options{
+		Fetch:   resolvers.RegistrationFetcher(brillaClient),
+		Redis:   rdb,
+		Prefix:  cfg.RedisPrefix + "reg:",
+		PollMin: cfg.RegistrationPollMin,
+		PollMax: cfg.RegistrationPollMax,
+		Lease:   cfg.RegistrationLease,
+		Logger:  logger,
+	})
+	streams, endStreams := context.WithCancel(context.Background())
 	root := &resolvers.Resolver{
 		Brilla:             brillaClient,
 		Logins:             logins,
+		Registrations:      registrations,
+		RegistrationWatch:  watch,
 		Serpi:              serpiClient,
 		Catalog:            catalogReads,
+		Logger:             logger,
 		CustomerSerpi:      serpi.Credential{SecretKey: cfg.SerpiSecretKey, Token: cfg.SerpiToken},
 		DefaultMonthlyRate: model.Decimal(rate),
 	}
 	gql := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: root, Directives: resolvers.Directives()}))
+	addStreamingTransports(gql, &cfg, keys)
 	gql.AddTransport(transport.Options{})
 	gql.AddTransport(transport.GET{})
 	gql.AddTransport(transport.POST{})
+	// Uploads (the GraphQL multipart request spec): the whole request is
+	// bounded by uploadLimit and kept in memory (no temporary files, so a
+	// read-only file system is fine); register checks each file's size.
+	uploadLimit := cfg.MaxAttachmentsTotalBytes + cfg.MaxBodyBytes
+	gql.AddTransport(transport.MultipartForm{MaxUploadSize: uploadLimit, MaxMemory: uploadLimit + 1})
 	gql.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	gql.Use(extension.Introspection{})
 	gql.Use(loaders.Middleware{Brilla: customerReads, Catalog: catalogReads})
@@ -257,7 +365,7 @@ func New(cfg Config) (*Gateway, error) {
 	gql.SetRecoverFunc(apperr.Recover(logger))
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", limitBody(cfg.MaxBodyBytes, withDeadline(cfg.RequestTimeout, keys.Middleware(gql))))
+	mux.Handle("/graphql", limitBody(cfg.MaxBodyBytes, uploadLimit, withDeadline(cfg.RequestTimeout, streams, registration.Middleware(keys.Middleware(gql)))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
@@ -268,7 +376,7 @@ func New(cfg Config) (*Gateway, error) {
 		DefaultHeaders: cfg.PlaygroundHeaders,
 		DefaultQuery:   cfg.PlaygroundQuery,
 	})
-	return &Gateway{Handler: mux, cache: shared, closer: closer}, nil
+	return &Gateway{Handler: mux, cache: shared, bus: bus, closer: closer, endStreams: endStreams, watch: watch}, nil
 }
 
 func (c *Config) applyDefaults() {
@@ -280,6 +388,15 @@ func (c *Config) applyDefaults() {
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.MaxAttachmentBytes == 0 {
+		c.MaxAttachmentBytes = registration.DefaultMaxFileBytes
+	}
+	if c.MaxAttachmentsTotalBytes == 0 {
+		c.MaxAttachmentsTotalBytes = registration.DefaultMaxTotalBytes
+	}
+	if c.MaxAttachments == 0 {
+		c.MaxAttachments = registration.DefaultMaxFiles
 	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = DefaultRequestTimeout
@@ -312,12 +429,14 @@ func newTransport() *http.Transport {
 	return t
 }
 
-// withDeadline bounds each request's context. Websocket upgrades are left
-// alone: a subscription lives as long as its connection.
-func withDeadline(d time.Duration, next http.Handler) http.Handler {
+// withDeadline bounds each request's context. Streams (websocket
+// upgrades, SSE) get no deadline, a subscription lives as long as its
+// connection, but end when streams does; their queries and mutations get
+// the deadline from streamDeadline.
+func withDeadline(d time.Duration, streams context.Context, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
-			next.ServeHTTP(w, r)
+		if isStream(r) {
+			serveStream(streams, next, w, r)
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), d)
@@ -326,9 +445,15 @@ func withDeadline(d time.Duration, next http.Handler) http.Handler {
 	})
 }
 
-func limitBody(n int64, next http.Handler) http.Handler {
+// limitBody bounds a request body to n bytes, or to uploads bytes for a
+// multipart (file upload) request.
+func limitBody(n, uploads int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, n)
+		limit := n
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+			limit = uploads
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		next.ServeHTTP(w, r)
 	})
 }

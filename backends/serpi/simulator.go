@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -530,8 +531,9 @@ func (f fields) decodeInto(dst any) []string {
 	return errs
 }
 
-// checkLengths reports text fields longer than maxFieldLen characters.
-func checkLengths(v any) []string {
+// checkLengths reports text fields longer than maxFieldLen characters,
+// except those named in exempt.
+func checkLengths(v any, exempt ...string) []string {
 	var errs []string
 	rv := reflect.ValueOf(v)
 	rt := rv.Type()
@@ -540,8 +542,8 @@ func checkLengths(v any) []string {
 		if rt.Field(i).Type != textType {
 			continue
 		}
-		if utf8.RuneCountInString(rv.Field(i).String()) > maxFieldLen {
-			name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+		name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+		if utf8.RuneCountInString(rv.Field(i).String()) > maxFieldLen && !slices.Contains(exempt, name) {
 			errs = append(errs, fmt.Sprintf("El campo %s no puede tener mas de %d caracteres", name, maxFieldLen))
 		}
 	}
@@ -681,6 +683,10 @@ func readArticulo(raw json.RawMessage, required []string) (Articulo, []string) {
 	f := toFields(obj)
 	errs := f.decodeInto(&a)
 	errs = append(errs, f.check(required, nil)...)
+	// The Articulo seed has no Longitud column; its texts get the same
+	// 50-character limit as the other tables, except the keyword list,
+	// whose limit applies to each keyword (the gateway checks that).
+	errs = append(errs, checkLengths(a, "palabrasClave")...)
 	a.Codigo = wire.Text(strings.TrimSpace(string(a.Codigo)))
 	if a.CamposPersonalizados == nil {
 		a.CamposPersonalizados = rawNull

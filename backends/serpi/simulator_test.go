@@ -298,6 +298,16 @@ func TestSimulatorSeedWriteExamples(t *testing.T) {
 	}
 	expect("PUT Articulo", put(PathArticulo, "["+strings.Replace(item, `{"codigo": "123"`, `{"id": 1, "codigo": "123"`, 1)+"]"),
 		200, 200, "Se modificaron 1 de 1 articulos")
+	// Article texts have the tables' 50-character limit (the keyword list
+	// excepted); an over-long item is refused by position.
+	long := strings.Repeat("ñ", 51)
+	r = post(PathArticulo, "["+strings.Replace(item, `"123"`, `"NUEVO-2"`, 1)+","+
+		strings.NewReplacer(`"123"`, `"NUEVO-3"`, `"ARTICULO1"`, `"`+long+`"`, `"prueba,articulo,casa"`, `"`+long+`,`+long+`"`).Replace(item)+"]")
+	expect("POST Articulo too long", r, 201, 201, "Se crearon 1 de 2 articulos")
+	r.member(t, "errors", &errs)
+	if !slices.Equal(errs, []string{"Articulo 2: El campo descripcion no puede tener mas de 50 caracteres"}) {
+		t.Fatalf("errors %q", errs)
+	}
 	expect("empty bulk", post(PathArticulo, `[]`), 400, 400, "Se presentaron errores al crear los articulos")
 	expect("object for bulk", post(PathArticulo, item), 400, 400, "Se presentaron errores al crear los articulos")
 }

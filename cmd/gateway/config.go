@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/serfigas/brilla-gateway/auth"
+	"github.com/serfigas/brilla-gateway/registration"
+	"github.com/serfigas/brilla-gateway/regwatch"
 	"github.com/serfigas/brilla-gateway/server"
 )
 
@@ -58,6 +61,18 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&customerFresh, "customer-cache-fresh", env("CUSTOMER_CACHE_FRESH", customerDefault.Fresh.String()), "how long a customer's Brilla reads stay fresh (CUSTOMER_CACHE_FRESH)")
 	fs.StringVar(&customerStale, "customer-cache-stale", env("CUSTOMER_CACHE_STALE", customerDefault.Stale.String()), "how long stale customer reads are served while refreshed (CUSTOMER_CACHE_STALE)")
 	fs.BoolVar(&o.gateway.SerializeBrilla, "serialize-brilla", getenv("SERIALIZE_BRILLA") == "true", "one Brilla call in flight per customer token across replicas (SERIALIZE_BRILLA=true)")
+	var attachBytes, attachTotal, attachCount, keyWindow, dedupeWindow string
+	fs.StringVar(&attachBytes, "max-attachment-bytes", env("MAX_ATTACHMENT_BYTES", strconv.FormatInt(registration.DefaultMaxFileBytes, 10)), "register: largest attachment, in bytes (MAX_ATTACHMENT_BYTES)")
+	fs.StringVar(&attachTotal, "max-attachments-total-bytes", env("MAX_ATTACHMENTS_TOTAL_BYTES", strconv.FormatInt(registration.DefaultMaxTotalBytes, 10)), "register: largest sum of a registration's attachments, in bytes (MAX_ATTACHMENTS_TOTAL_BYTES)")
+	fs.StringVar(&attachCount, "max-attachments", env("MAX_ATTACHMENTS", strconv.Itoa(registration.DefaultMaxFiles)), "register: most attachments per registration (MAX_ATTACHMENTS)")
+	fs.StringVar(&keyWindow, "idempotency-key-window", env("IDEMPOTENCY_KEY_WINDOW", registration.DefaultKeyWindow.String()), "register: how long an Idempotency-Key is remembered (IDEMPOTENCY_KEY_WINDOW)")
+	fs.StringVar(&dedupeWindow, "register-dedupe-window", env("REGISTER_DEDUPE_WINDOW", registration.DefaultInputWindow.String()), "register: how long an identical registration returns the first one's result (REGISTER_DEDUPE_WINDOW)")
+	var pollMin, pollMax, wsPing, maxSubs, wsOrigins string
+	fs.StringVar(&pollMin, "registration-poll-min", env("REGISTRATION_POLL_MIN", regwatch.DefaultPollMin.String()), "first interval between polls of a watched registration; doubles up to the max (REGISTRATION_POLL_MIN)")
+	fs.StringVar(&pollMax, "registration-poll-max", env("REGISTRATION_POLL_MAX", regwatch.DefaultPollMax.String()), "longest interval between polls of a watched registration (REGISTRATION_POLL_MAX)")
+	fs.StringVar(&maxSubs, "max-subscriptions-per-connection", env("MAX_SUBSCRIPTIONS_PER_CONNECTION", strconv.Itoa(server.DefaultSubscriptionsPerConnection)), "subscriptions one websocket may run at once (MAX_SUBSCRIPTIONS_PER_CONNECTION)")
+	fs.StringVar(&wsOrigins, "websocket-origins", getenv("WEBSOCKET_ORIGINS"), "comma-separated origins, besides the gateway's own, whose pages may open websockets: app.example.com, *.example.com, https://app.example.com (WEBSOCKET_ORIGINS)")
+	fs.StringVar(&wsPing, "websocket-ping", env("WEBSOCKET_PING", server.DefaultWebsocketPing.String()), "interval of websocket pings and SSE keepalives (WEBSOCKET_PING)")
 	fs.StringVar(&o.hashKey, "hash-api-key", "", "print the sha256 of an API key for API_KEYS and exit")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -79,6 +94,11 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		{"CATALOG_CACHE_STALE", catalogStale, &o.gateway.CatalogCache.Stale},
 		{"CUSTOMER_CACHE_FRESH", customerFresh, &o.gateway.CustomerCache.Fresh},
 		{"CUSTOMER_CACHE_STALE", customerStale, &o.gateway.CustomerCache.Stale},
+		{"IDEMPOTENCY_KEY_WINDOW", keyWindow, &o.gateway.IdempotencyKeyWindow},
+		{"REGISTER_DEDUPE_WINDOW", dedupeWindow, &o.gateway.RegisterDedupeWindow},
+		{"REGISTRATION_POLL_MIN", pollMin, &o.gateway.RegistrationPollMin},
+		{"REGISTRATION_POLL_MAX", pollMax, &o.gateway.RegistrationPollMax},
+		{"WEBSOCKET_PING", wsPing, &o.gateway.WebsocketPing},
 	}
 	for _, d := range durations {
 		v, err := time.ParseDuration(d.raw)
@@ -87,6 +107,32 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 			continue
 		}
 		*d.dst = v
+	}
+	for _, n := range []struct {
+		name string
+		raw  string
+		set  func(int64)
+	}{
+		{"MAX_ATTACHMENT_BYTES", attachBytes, func(v int64) { o.gateway.MaxAttachmentBytes = v }},
+		{"MAX_ATTACHMENTS_TOTAL_BYTES", attachTotal, func(v int64) { o.gateway.MaxAttachmentsTotalBytes = v }},
+		{"MAX_ATTACHMENTS", attachCount, func(v int64) { o.gateway.MaxAttachments = int(v) }},
+	} {
+		v, err := strconv.ParseInt(strings.TrimSpace(n.raw), 10, 32)
+		if err != nil || v < 1 {
+			errs = append(errs, fmt.Errorf("%s must be a positive whole number, got %q", n.name, n.raw))
+			continue
+		}
+		n.set(v)
+	}
+	if v, err := strconv.Atoi(strings.TrimSpace(maxSubs)); err != nil || v < 1 {
+		errs = append(errs, fmt.Errorf("MAX_SUBSCRIPTIONS_PER_CONNECTION must be a positive whole number, got %q", maxSubs))
+	} else {
+		o.gateway.SubscriptionsPerConnection = v
+	}
+	for _, origin := range strings.Split(wsOrigins, ",") {
+		if origin = strings.TrimSpace(origin); origin != "" {
+			o.gateway.WebsocketOrigins = append(o.gateway.WebsocketOrigins, origin)
+		}
 	}
 	if o.apiKeys != "" {
 		keys, err := loadKeys(o.apiKeys)

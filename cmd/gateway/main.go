@@ -85,6 +85,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	// Shutdown neither closes nor waits for websockets and would wait out
+	// its grace period for SSE streams: end every subscription as it
+	// starts, so clients reconnect to another replica at once.
+	srv.RegisterOnShutdown(h.EndSubscriptions)
 	base := baseURL(ln.Addr())
 	if demo != nil {
 		printDemoBanner(stdout, base, demo)

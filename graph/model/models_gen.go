@@ -8,6 +8,8 @@ import (
 	"io"
 	"strconv"
 	"time"
+
+	"github.com/99designs/gqlgen/graphql"
 )
 
 // An object with a Relay global ID: base64 of "Type:upstreamId"
@@ -135,6 +137,96 @@ type ArticleFilter struct {
 	Search *string `json:"search,omitempty"`
 }
 
+// An article to create. Texts are at most 50 characters, decimals are not
+// negative, ids are positive.
+type ArticleInput struct {
+	// Article code, unique in SERPI and within one request. Required.
+	Code *string `json:"code,omitempty"`
+	// Reference. Optional.
+	Reference *string `json:"reference,omitempty"`
+	// Barcode. Optional.
+	Barcode *string `json:"barcode,omitempty"`
+	// Description. Required.
+	Description *string `json:"description,omitempty"`
+	// Alternate description. Optional.
+	AlternateDescription *string `json:"alternateDescription,omitempty"`
+	// Whether the article is active. Required.
+	Active *bool `json:"active,omitempty"`
+	// Accounting group id. Required.
+	AccountingGroupID *int `json:"accountingGroupId,omitempty"`
+	// Product line id. Required.
+	LineID *int `json:"lineId,omitempty"`
+	// Category id. Required.
+	CategoryID *int `json:"categoryId,omitempty"`
+	// Presentation id. Required.
+	PresentationID *int `json:"presentationId,omitempty"`
+	// Brand id. Required.
+	BrandID *int `json:"brandId,omitempty"`
+	// Unit of measure id. Required.
+	UnitOfMeasureID *int `json:"unitOfMeasureId,omitempty"`
+	// Weight. Optional.
+	Weight *Decimal `json:"weight,omitempty"`
+	// Cost. Optional.
+	Cost *Decimal `json:"cost,omitempty"`
+	// Last cost. Optional.
+	LastCost *Decimal `json:"lastCost,omitempty"`
+	// Tariff position (posición arancelaria). Optional.
+	TariffPosition *string `json:"tariffPosition,omitempty"`
+	// Tariff percent. Optional.
+	TariffPercent *Decimal `json:"tariffPercent,omitempty"`
+	// Maximum stock days, 0 to 32767. Optional.
+	MaxDays *int `json:"maxDays,omitempty"`
+	// Minimum stock days, 0 to 32767. Optional.
+	MinDays *int `json:"minDays,omitempty"`
+	// Optimal stock days, 0 to 32767. Optional.
+	OptimalDays *int `json:"optimalDays,omitempty"`
+	// Replenishment days, 0 to 32767. Optional.
+	ReplenishmentDays *int `json:"replenishmentDays,omitempty"`
+	// Stock planning type. Optional.
+	PlanningType *PlanningType `json:"planningType,omitempty"`
+	// Purchase multiple. Optional.
+	PurchaseMultiple *Decimal `json:"purchaseMultiple,omitempty"`
+	// Minimum order. Optional.
+	MinimumOrder *Decimal `json:"minimumOrder,omitempty"`
+	// Minimum stock in units. Optional.
+	MinimumStockUnits *Decimal `json:"minimumStockUnits,omitempty"`
+	// Optimal stock in units. Optional.
+	OptimalStockUnits *Decimal `json:"optimalStockUnits,omitempty"`
+	// Whether promotions apply. Optional (false).
+	PromotionEnabled *bool `json:"promotionEnabled,omitempty"`
+	// Whether it is sold as a kit. Optional (false).
+	KitEnabled *bool `json:"kitEnabled,omitempty"`
+	// Whether it is exported to external software. Optional (false).
+	Exportable *bool `json:"exportable,omitempty"`
+	// Volume. Optional.
+	Volume *Decimal `json:"volume,omitempty"`
+	// Numeric location. Optional.
+	Location *Decimal `json:"location,omitempty"`
+	// Alphanumeric location. Optional.
+	LocationCode *string `json:"locationCode,omitempty"`
+	// Keywords, each 1 to 50 characters without commas (sent as SERPI's comma-separated palabrasClave). Optional.
+	Keywords []string `json:"keywords,omitempty"`
+	// Custom fields: a JSON object, sent to SERPI as is. Optional.
+	CustomFields JSON `json:"customFields,omitempty"`
+	// Whether AIU (administration, contingencies, profit) applies. Optional (false).
+	AiuEnabled *bool `json:"aiuEnabled,omitempty"`
+	// AIU percent. Optional.
+	AiuPercent *Decimal `json:"aiuPercent,omitempty"`
+	// Accounting group id for AIU. Optional.
+	AiuAccountingGroupID *int `json:"aiuAccountingGroupId,omitempty"`
+}
+
+// One supporting document: give exactly one of `file` (a multipart upload) or
+// `base64` (the content base64-encoded; a `data:...;base64,` prefix is accepted).
+type AttachmentInput struct {
+	// File name sent to Brilla; its extension (.jpg, .jpeg, .png, .pdf) must match the content.
+	Name string `json:"name"`
+	// The document as a multipart upload.
+	File *graphql.Upload `json:"file,omitempty"`
+	// The document's content, base64-encoded (standard or URL-safe alphabet).
+	Base64 *string `json:"base64,omitempty"`
+}
+
 // A branch (sucursal) of a third party in the ERP.
 type Branch struct {
 	// Global ID (Branch:<serpiId>).
@@ -212,6 +304,32 @@ type BranchFilter struct {
 	Search *string `json:"search,omitempty"`
 }
 
+// What a branch write did.
+type BranchPayload struct {
+	// The branch as SERPI holds it after the write, read back from SERPI; null
+	// when it could not be read back (the write itself succeeded).
+	Branch *Branch `json:"branch,omitempty"`
+	// SERPI's message, e.g. "registro creado exitosamente".
+	Message string `json:"message"`
+}
+
+// What a bulk article write did.
+type BulkArticlePayload struct {
+	// How many articles the request listed.
+	Requested int `json:"requested"`
+	// How many articles SERPI created (createArticles; 0 for updateArticles).
+	Created int `json:"created"`
+	// How many articles SERPI updated (updateArticles; 0 for createArticles).
+	Updated int `json:"updated"`
+	// Every refused item: by the gateway's checks (not sent) or by SERPI.
+	Errors []*ItemError `json:"errors"`
+	// The written articles as SERPI holds them after the write, read back by code
+	// (created) or id (updated); empty when they could not be read back.
+	Articles []*Article `json:"articles"`
+	// SERPI's message, e.g. "Se crearon 9 de 10 articulos"; null when nothing was sent.
+	Message *string `json:"message,omitempty"`
+}
+
 // A city as SERPI identifies it.
 type City struct {
 	// SERPI city id.
@@ -248,6 +366,72 @@ type Country struct {
 	ID int `json:"id"`
 	// Country calling code, e.g. "57".
 	Code *string `json:"code,omitempty"`
+}
+
+// A branch to create. Texts are at most 50 characters (SERPI's Longitud).
+type CreateBranchInput struct {
+	// SERPI id of the owner third party (tercero). Required, positive.
+	ThirdPartyID *int `json:"thirdPartyId,omitempty"`
+	// NIT of the owner third party, digits only. Required.
+	ThirdPartyNit *string `json:"thirdPartyNit,omitempty"`
+	// Branch code, e.g. "0" for the main branch. Required.
+	Code *string `json:"code,omitempty"`
+	// Branch reference. Optional (sent as empty).
+	Reference *string `json:"reference,omitempty"`
+	// Description. Required.
+	Description *string `json:"description,omitempty"`
+	// Address. Required.
+	Address *string `json:"address,omitempty"`
+	// Second address line. Optional.
+	Address2 *string `json:"address2,omitempty"`
+	// Phone, digits only. Optional (sent as empty).
+	Phone *string `json:"phone,omitempty"`
+	// Second phone, digits only. Optional.
+	Phone2 *string `json:"phone2,omitempty"`
+	// Phone extension, digits only. Optional.
+	Extension *string `json:"extension,omitempty"`
+	// Second phone extension, digits only. Optional.
+	Extension2 *string `json:"extension2,omitempty"`
+	// Mobile phone, digits only. Optional.
+	Mobile *string `json:"mobile,omitempty"`
+	// SERPI city id. Required, positive.
+	CityID *int `json:"cityId,omitempty"`
+	// DANE city code, e.g. "13001". Required.
+	CityCode *string `json:"cityCode,omitempty"`
+	// SERPI department id. Required, positive.
+	DepartmentID *int `json:"departmentId,omitempty"`
+	// DANE department code, e.g. "13". Required.
+	DepartmentCode *string `json:"departmentCode,omitempty"`
+	// SERPI country id. Required, positive.
+	CountryID *int `json:"countryId,omitempty"`
+	// Country calling code, e.g. "57". Required.
+	CountryCode *string `json:"countryCode,omitempty"`
+	// SERPI id of the assigned seller. Required, positive.
+	SellerID *int `json:"sellerId,omitempty"`
+	// SERPI id of the assigned collector. Optional, positive.
+	CollectorID *int `json:"collectorId,omitempty"`
+	// Whether invoices are collected at this address. Required.
+	IsBillingAddress *bool `json:"isBillingAddress,omitempty"`
+	// Whether goods are shipped to this address. Required.
+	IsShippingAddress *bool `json:"isShippingAddress,omitempty"`
+}
+
+// A tax to create.
+type CreateTaxInput struct {
+	// Description, e.g. "IVA COMPRA 5%". Required, at most 50 characters.
+	Description *string `json:"description,omitempty"`
+	// Rate (SERPI's valor). Required, not negative.
+	Rate *Decimal `json:"rate,omitempty"`
+	// What the tax applies to (SERPI's aplica code). Required, not negative.
+	AppliesTo *int `json:"appliesTo,omitempty"`
+	// Minimum taxable base (SERPI's _base). Required, not negative.
+	Base *Decimal `json:"base,omitempty"`
+	// Ledger account of the tax. Required, positive.
+	AccountID *int `json:"accountId,omitempty"`
+	// Ledger account for refunds. Optional, positive.
+	RefundAccountID *int `json:"refundAccountId,omitempty"`
+	// Ledger account for bonuses. Optional, positive.
+	BonusAccountID *int `json:"bonusAccountId,omitempty"`
 }
 
 // A prospective credit's fixed-installment schedule.
@@ -322,6 +506,16 @@ type Installment struct {
 	State InstallmentState `json:"state"`
 }
 
+// One refused item of a bulk write.
+type ItemError struct {
+	// 0-based position of the item in the request's input list; null when SERPI named no item.
+	Index *int `json:"index,omitempty"`
+	// The offending input field as a path, e.g. "input[3].code", when known.
+	Field *string `json:"field,omitempty"`
+	// What is wrong with the item.
+	Message string `json:"message"`
+}
+
 // Every write.
 type Mutation struct {
 }
@@ -370,6 +564,36 @@ type PaymentSummary struct {
 type Query struct {
 }
 
+// A request for Brilla credit.
+type RegisterInput struct {
+	// Document number, in the format of `vatType` (dots and spaces are ignored).
+	Vat string `json:"vat"`
+	// Type of the document.
+	VatType VatType `json:"vatType"`
+	// Full name, 3 to 100 characters.
+	Name string `json:"name"`
+	// Email address, e.g. ana@example.com.
+	Email string `json:"email"`
+	// Colombian mobile number: 10 digits starting with 3 (a +57 prefix is accepted).
+	Phone string `json:"phone"`
+	// Gas contract number the credit will be billed on: 4 to 20 digits.
+	ContractNumber string `json:"contractNumber"`
+	// Date of birth; the applicant must be at least 18.
+	BirthDate Date `json:"birthDate"`
+	// City of birth.
+	BirthCity string `json:"birthCity"`
+	// Date the document was issued: after birth (for a cédula, on or after the 18th birthday), not in the future.
+	IDExpeditionDate Date `json:"idExpeditionDate"`
+	// City where the document was issued.
+	IDExpeditionCity string `json:"idExpeditionCity"`
+	// Home address.
+	Address string `json:"address"`
+	// Home city.
+	City string `json:"city"`
+	// Supporting documents (ID photos, a gas bill): at least one, at most 10.
+	Attachments []*AttachmentInput `json:"attachments"`
+}
+
 // A registration request for Brilla credit.
 type Registration struct {
 	// Code to follow the request.
@@ -382,6 +606,25 @@ type Registration struct {
 	Message *string `json:"message,omitempty"`
 	// When the state last changed.
 	UpdatedAt *time.Time `json:"updatedAt,omitempty"`
+}
+
+// The answer to a registration: Brilla decides later; follow it with `registration` or `registrationStatus`.
+type RegistrationPayload struct {
+	// Code to follow the request.
+	TrackingCode string `json:"trackingCode"`
+	// Brilla's request id.
+	RequestID *int `json:"requestId,omitempty"`
+	// State of the request: PENDING until Brilla decides.
+	State RegistrationState `json:"state"`
+	// Brilla's message.
+	Message *string `json:"message,omitempty"`
+}
+
+// Live updates. Subscriptions run over the graphql-transport-ws websocket
+// protocol on /graphql (credentials go in the connection_init payload as
+// "Authorization" and "X-Api-Key") and over server-sent events (POST /graphql
+// with Accept: text/event-stream).
+type Subscription struct {
 }
 
 // A tax (impuesto) in the ERP.
@@ -435,6 +678,15 @@ type TaxFilter struct {
 	Search *string `json:"search,omitempty"`
 }
 
+// What a tax write did.
+type TaxPayload struct {
+	// The tax as SERPI holds it after the write, read back from SERPI; null when
+	// it could not be read back (the write itself succeeded).
+	Tax *Tax `json:"tax,omitempty"`
+	// SERPI's message, e.g. "registro creado exitosamente".
+	Message string `json:"message"`
+}
+
 // The third party (tercero) a branch belongs to.
 type ThirdParty struct {
 	// SERPI third-party id.
@@ -451,6 +703,158 @@ type TokenPayload struct {
 	ExpiresAt time.Time `json:"expiresAt"`
 	// Brilla's message.
 	Message *string `json:"message,omitempty"`
+}
+
+// An article to replace, by id; same fields and rules as ArticleInput plus the id.
+type UpdateArticleInput struct {
+	// The article: its global ID (Article:<serpiId>) or plain SERPI id. Required.
+	ID string `json:"id"`
+	// Article code, unique in SERPI and within one request. Required.
+	Code *string `json:"code,omitempty"`
+	// Reference. Optional.
+	Reference *string `json:"reference,omitempty"`
+	// Barcode. Optional.
+	Barcode *string `json:"barcode,omitempty"`
+	// Description. Required.
+	Description *string `json:"description,omitempty"`
+	// Alternate description. Optional.
+	AlternateDescription *string `json:"alternateDescription,omitempty"`
+	// Whether the article is active. Required.
+	Active *bool `json:"active,omitempty"`
+	// Accounting group id. Required.
+	AccountingGroupID *int `json:"accountingGroupId,omitempty"`
+	// Product line id. Required.
+	LineID *int `json:"lineId,omitempty"`
+	// Category id. Required.
+	CategoryID *int `json:"categoryId,omitempty"`
+	// Presentation id. Required.
+	PresentationID *int `json:"presentationId,omitempty"`
+	// Brand id. Required.
+	BrandID *int `json:"brandId,omitempty"`
+	// Unit of measure id. Required.
+	UnitOfMeasureID *int `json:"unitOfMeasureId,omitempty"`
+	// Weight. Optional.
+	Weight *Decimal `json:"weight,omitempty"`
+	// Cost. Optional.
+	Cost *Decimal `json:"cost,omitempty"`
+	// Last cost. Optional.
+	LastCost *Decimal `json:"lastCost,omitempty"`
+	// Tariff position (posición arancelaria). Optional.
+	TariffPosition *string `json:"tariffPosition,omitempty"`
+	// Tariff percent. Optional.
+	TariffPercent *Decimal `json:"tariffPercent,omitempty"`
+	// Maximum stock days, 0 to 32767. Optional.
+	MaxDays *int `json:"maxDays,omitempty"`
+	// Minimum stock days, 0 to 32767. Optional.
+	MinDays *int `json:"minDays,omitempty"`
+	// Optimal stock days, 0 to 32767. Optional.
+	OptimalDays *int `json:"optimalDays,omitempty"`
+	// Replenishment days, 0 to 32767. Optional.
+	ReplenishmentDays *int `json:"replenishmentDays,omitempty"`
+	// Stock planning type. Optional.
+	PlanningType *PlanningType `json:"planningType,omitempty"`
+	// Purchase multiple. Optional.
+	PurchaseMultiple *Decimal `json:"purchaseMultiple,omitempty"`
+	// Minimum order. Optional.
+	MinimumOrder *Decimal `json:"minimumOrder,omitempty"`
+	// Minimum stock in units. Optional.
+	MinimumStockUnits *Decimal `json:"minimumStockUnits,omitempty"`
+	// Optimal stock in units. Optional.
+	OptimalStockUnits *Decimal `json:"optimalStockUnits,omitempty"`
+	// Whether promotions apply. Optional (false).
+	PromotionEnabled *bool `json:"promotionEnabled,omitempty"`
+	// Whether it is sold as a kit. Optional (false).
+	KitEnabled *bool `json:"kitEnabled,omitempty"`
+	// Whether it is exported to external software. Optional (false).
+	Exportable *bool `json:"exportable,omitempty"`
+	// Volume. Optional.
+	Volume *Decimal `json:"volume,omitempty"`
+	// Numeric location. Optional.
+	Location *Decimal `json:"location,omitempty"`
+	// Alphanumeric location. Optional.
+	LocationCode *string `json:"locationCode,omitempty"`
+	// Keywords, each 1 to 50 characters without commas. Optional.
+	Keywords []string `json:"keywords,omitempty"`
+	// Custom fields: a JSON object, sent to SERPI as is. Optional.
+	CustomFields JSON `json:"customFields,omitempty"`
+	// Whether AIU applies. Optional (false).
+	AiuEnabled *bool `json:"aiuEnabled,omitempty"`
+	// AIU percent. Optional.
+	AiuPercent *Decimal `json:"aiuPercent,omitempty"`
+	// Accounting group id for AIU. Optional.
+	AiuAccountingGroupID *int `json:"aiuAccountingGroupId,omitempty"`
+}
+
+// A branch to replace. Same fields and rules as CreateBranchInput, except that
+// thirdPartyNit, cityCode, departmentCode and countryCode are optional (SERPI
+// derives them from the ids, as its PUT example shows).
+type UpdateBranchInput struct {
+	// The branch: its global ID (Branch:<serpiId>) or plain SERPI id. Required.
+	ID string `json:"id"`
+	// SERPI id of the owner third party (tercero). Required, positive.
+	ThirdPartyID *int `json:"thirdPartyId,omitempty"`
+	// NIT of the owner third party, digits only. Optional.
+	ThirdPartyNit *string `json:"thirdPartyNit,omitempty"`
+	// Branch code. Required.
+	Code *string `json:"code,omitempty"`
+	// Branch reference. Optional (sent as empty).
+	Reference *string `json:"reference,omitempty"`
+	// Description. Required.
+	Description *string `json:"description,omitempty"`
+	// Address. Required.
+	Address *string `json:"address,omitempty"`
+	// Second address line. Optional.
+	Address2 *string `json:"address2,omitempty"`
+	// Phone, digits only. Optional (sent as empty).
+	Phone *string `json:"phone,omitempty"`
+	// Second phone, digits only. Optional.
+	Phone2 *string `json:"phone2,omitempty"`
+	// Phone extension, digits only. Optional.
+	Extension *string `json:"extension,omitempty"`
+	// Second phone extension, digits only. Optional.
+	Extension2 *string `json:"extension2,omitempty"`
+	// Mobile phone, digits only. Optional.
+	Mobile *string `json:"mobile,omitempty"`
+	// SERPI city id. Required, positive.
+	CityID *int `json:"cityId,omitempty"`
+	// DANE city code. Optional.
+	CityCode *string `json:"cityCode,omitempty"`
+	// SERPI department id. Required, positive.
+	DepartmentID *int `json:"departmentId,omitempty"`
+	// DANE department code. Optional.
+	DepartmentCode *string `json:"departmentCode,omitempty"`
+	// SERPI country id. Required, positive.
+	CountryID *int `json:"countryId,omitempty"`
+	// Country calling code. Optional.
+	CountryCode *string `json:"countryCode,omitempty"`
+	// SERPI id of the assigned seller. Required, positive.
+	SellerID *int `json:"sellerId,omitempty"`
+	// SERPI id of the assigned collector. Optional, positive.
+	CollectorID *int `json:"collectorId,omitempty"`
+	// Whether invoices are collected at this address. Required.
+	IsBillingAddress *bool `json:"isBillingAddress,omitempty"`
+	// Whether goods are shipped to this address. Required.
+	IsShippingAddress *bool `json:"isShippingAddress,omitempty"`
+}
+
+// A tax to replace; same fields and rules as CreateTaxInput plus the id.
+type UpdateTaxInput struct {
+	// The tax: its global ID (Tax:<serpiId>) or plain SERPI id. Required.
+	ID string `json:"id"`
+	// Description. Required, at most 50 characters.
+	Description *string `json:"description,omitempty"`
+	// Rate (SERPI's valor). Required, not negative.
+	Rate *Decimal `json:"rate,omitempty"`
+	// What the tax applies to (SERPI's aplica code). Required, not negative.
+	AppliesTo *int `json:"appliesTo,omitempty"`
+	// Minimum taxable base (SERPI's _base). Required, not negative.
+	Base *Decimal `json:"base,omitempty"`
+	// Ledger account of the tax. Required, positive.
+	AccountID *int `json:"accountId,omitempty"`
+	// Ledger account for refunds. Optional, positive.
+	RefundAccountID *int `json:"refundAccountId,omitempty"`
+	// Ledger account for bonuses. Optional, positive.
+	BonusAccountID *int `json:"bonusAccountId,omitempty"`
 }
 
 // Lifecycle of a credit.
@@ -814,6 +1218,71 @@ func (e *Scope) UnmarshalJSON(b []byte) error {
 }
 
 func (e Scope) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// Type of identity document.
+type VatType string
+
+const (
+	// Cédula de ciudadanía (Colombian national ID): 6 to 10 digits.
+	VatTypeCedula VatType = "CEDULA"
+	// Cédula de extranjería (foreign resident ID): 6 to 12 letters or digits.
+	VatTypeCedulaExtranjeria VatType = "CEDULA_EXTRANJERIA"
+	// NIT (tax ID): 9 or 10 digits, optionally followed by "-" and the DIAN check
+	// digit, which is then verified.
+	VatTypeNit VatType = "NIT"
+	// Passport: 5 to 20 letters or digits.
+	VatTypePassport VatType = "PASSPORT"
+)
+
+var AllVatType = []VatType{
+	VatTypeCedula,
+	VatTypeCedulaExtranjeria,
+	VatTypeNit,
+	VatTypePassport,
+}
+
+func (e VatType) IsValid() bool {
+	switch e {
+	case VatTypeCedula, VatTypeCedulaExtranjeria, VatTypeNit, VatTypePassport:
+		return true
+	}
+	return false
+}
+
+func (e VatType) String() string {
+	return string(e)
+}
+
+func (e *VatType) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = VatType(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid VatType", str)
+	}
+	return nil
+}
+
+func (e VatType) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *VatType) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e VatType) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -1,0 +1,79 @@
+package resolvers
+
+import (
+	"context"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/serfigas/brilla-gateway/apperr"
+	"github.com/serfigas/brilla-gateway/auth"
+	"github.com/serfigas/brilla-gateway/backends/serpi"
+	"github.com/serfigas/brilla-gateway/catalogwrite"
+	"github.com/serfigas/brilla-gateway/graph/model"
+)
+
+// writeCredential returns the SERPI credential bound to the caller's API
+// key, if the key may write the catalog.
+func writeCredential(ctx context.Context) (serpi.Credential, error) {
+	// SECURITY: catalog writes need catalog:write (also enforced by the
+	// @hasScope directive) and go to SERPI with the credential bound to the
+	// caller's key, never a default one.
+	key, err := auth.RequireScope(ctx, auth.ScopeCatalogWrite)
+	if err != nil {
+		return serpi.Credential{}, err
+	}
+	return key.Serpi, nil
+}
+
+// catalogWrites is the write service over the resolver's SERPI writer and
+// cached catalog.
+func (r *Resolver) catalogWrites() *catalogwrite.Service {
+	return &catalogwrite.Service{Writer: r.Serpi, Catalog: r.Catalog, Logger: r.Logger}
+}
+
+// writeError turns a write's error into the response: input problems
+// become one BAD_USER_INPUT error each (with extensions.field) and a nil
+// error, so every problem is reported at once; other errors pass through.
+func writeError(ctx context.Context, err error) error {
+	problems, ok := catalogwrite.AsProblems(err)
+	if !ok {
+		return err
+	}
+	for _, p := range problems {
+		graphql.AddError(ctx, apperr.BadInput(p.Field, "%s", p.Message))
+	}
+	return nil
+}
+
+func toBranchPayload(res *catalogwrite.Result[serpi.Sucursal]) *model.BranchPayload {
+	out := &model.BranchPayload{Message: res.Message}
+	if res.Record != nil {
+		out.Branch = toBranch(*res.Record)
+	}
+	return out
+}
+
+func toTaxPayload(res *catalogwrite.Result[serpi.Impuesto]) *model.TaxPayload {
+	out := &model.TaxPayload{Message: res.Message}
+	if res.Record != nil {
+		out.Tax = toTax(*res.Record)
+	}
+	return out
+}
+
+func toBulkArticlePayload(res *catalogwrite.BulkResult) *model.BulkArticlePayload {
+	out := &model.BulkArticlePayload{
+		Requested: res.Requested,
+		Created:   res.Created,
+		Updated:   res.Updated,
+		Errors:    make([]*model.ItemError, len(res.Errors)),
+		Articles:  make([]*model.Article, len(res.Articles)),
+		Message:   res.Message,
+	}
+	for i, e := range res.Errors {
+		out.Errors[i] = &model.ItemError{Index: e.Index, Field: optional(e.Field), Message: e.Message}
+	}
+	for i, a := range res.Articles {
+		out.Articles[i] = toArticle(a)
+	}
+	return out
+}
