@@ -42,8 +42,9 @@ func (r replica) wsURL() string { return "ws" + strings.TrimPrefix(r.srv.URL, "h
 // each on its own port.
 type subEnv struct {
 	*env
-	replicas []replica
-	prefix   string
+	replicas   []replica
+	prefix     string
+	registered int
 }
 
 // newSubEnv starts the simulators with the registration delay and n
@@ -77,19 +78,25 @@ func newSubEnv(t *testing.T, n int, regDelay time.Duration, withRedis bool, tune
 	return se
 }
 
-// register submits a registration straight to the simulated Brilla and
-// returns its tracking code; a vat ending in 0 is rejected later.
+// register submits a registration through the `register` mutation on
+// replica A (the first) and returns its tracking code; a vat ending in 0
+// is rejected later. Each call registers a different contract so the
+// gateway's duplicate detection never folds two test registrations.
 func (se *subEnv) register(t *testing.T, vat string) string {
 	t.Helper()
-	resp, err := brilla.NewClient(se.upstream.URL).Register(context.Background(), brilla.RegisterRequest{
-		Vat: vat, VatType: "cedula", Name: "Ana Pérez", Email: "ana@example.com", Phone: "3001234567",
-		ContractNumber: "12345678", BirthDate: "1990-01-01", IDExpeditionDate: "2008-01-01",
-		Address: "Calle 1 # 2-3", City: "Barranquilla",
-	})
-	if err != nil {
-		t.Fatalf("register: %v", err)
+	se.registered++
+	in := regInput(b64Attachment("cedula.pdf", []byte("%PDF-1.4 test document")))
+	in["vat"] = vat
+	in["contractNumber"] = fmt.Sprintf("1234%04d", se.registered)
+	var out struct {
+		Register struct{ TrackingCode, State string }
 	}
-	return resp.TrackingCode
+	post(t, se.replicas[0].gw, `mutation($in: RegisterInput!) { register(input: $in) { trackingCode state } }`,
+		map[string]any{"in": in}).ok(t, &out)
+	if out.Register.State != "PENDING" || out.Register.TrackingCode == "" {
+		t.Fatalf("register on replica A = %+v", out.Register)
+	}
+	return out.Register.TrackingCode
 }
 
 // wsMsg is one graphql-transport-ws message.
