@@ -35,6 +35,12 @@ const (
 	Internal            Code = "INTERNAL"
 )
 
+// keepCode lists the codes a gqlgen-level error may already carry.
+var keepCode = map[string]bool{
+	string(Unauthenticated): true, string(Forbidden): true, string(BadUserInput): true,
+	string(RateLimited): true, "PERSISTED_QUERY_NOT_FOUND": true,
+}
+
 // Error is an error the gateway raises itself, with a message that is safe
 // to show as is.
 type Error struct {
@@ -168,9 +174,15 @@ func Presenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 		if !known {
 			var parsed *gqlerror.Error
 			if errors.As(err, &parsed) && parsed.Err == nil {
-				// gqlgen's own parse and validation errors: safe, precise,
-				// and the caller's to fix.
-				gqlErr.Extensions["code"] = string(BadUserInput)
+				// gqlgen's own parse and validation errors, and refusals of
+				// our extensions: safe, precise, and the caller's to fix. A
+				// contract code set by an extension stays, and so does the
+				// APQ protocol's PERSISTED_QUERY_NOT_FOUND, which clients
+				// act on; anything else becomes BAD_USER_INPUT.
+				code, _ := gqlErr.Extensions["code"].(string)
+				if !keepCode[code] {
+					gqlErr.Extensions["code"] = string(BadUserInput)
+				}
 				return gqlErr
 			}
 		}

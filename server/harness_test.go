@@ -15,6 +15,7 @@ import (
 	"github.com/serfigas/brilla-gateway/backends/serpi"
 	"github.com/serfigas/brilla-gateway/backends/sim"
 	"github.com/serfigas/brilla-gateway/backends/simkit"
+	"github.com/serfigas/brilla-gateway/observability"
 	"github.com/serfigas/brilla-gateway/server"
 )
 
@@ -106,7 +107,13 @@ func doOn(t *testing.T, h http.Handler, query string, headers ...string) result 
 
 func post(t *testing.T, h http.Handler, query string, vars map[string]any, headers ...string) result {
 	t.Helper()
-	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	return postRaw(t, h, map[string]any{"query": query, "variables": vars}, headers...)
+}
+
+// postRaw posts any JSON request body (persisted-query extensions, ...).
+func postRaw(t *testing.T, h http.Handler, payload map[string]any, headers ...string) result {
+	t.Helper()
+	body, _ := json.Marshal(payload)
 	req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(string(body)))
 	req.Header.Set("Content-Type", "application/json")
 	for _, h := range headers {
@@ -184,7 +191,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 
 // logger writes into e's log buffer.
 func (e *env) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(&lockedWriter{mu: e.logMu, w: e.logs}, nil))
+	return observability.NewLogger(slog.NewTextHandler(&lockedWriter{mu: e.logMu, w: e.logs}, nil))
 }
 
 // logText returns what the gateway logged so far.
@@ -196,3 +203,6 @@ func (e *env) logText() string {
 
 // ctxT shortens function literal signatures in tests.
 type ctxT = context.Context
+
+// jsonUnmarshal decodes data into out.
+func jsonUnmarshal(data []byte, out any) error { return json.Unmarshal(data, out) }

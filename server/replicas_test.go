@@ -32,7 +32,7 @@ type cluster struct {
 	prefix   string
 }
 
-func newCluster(t *testing.T, n int, cfg sim.Config, redisURL string) *cluster {
+func newCluster(t *testing.T, n int, cfg sim.Config, redisURL string, tune ...func(*server.Config)) *cluster {
 	t.Helper()
 	rdb := redistest.Client(t, redisDB)
 	if redisURL == "" {
@@ -41,7 +41,7 @@ func newCluster(t *testing.T, n int, cfg sim.Config, redisURL string) *cluster {
 	e := newEnvWith(t, cfg)
 	c := &cluster{env: e, rdb: rdb, prefix: fmt.Sprintf("t%d:", time.Now().UnixNano())}
 	for range n {
-		h, err := server.New(server.Config{
+		rc := server.Config{
 			BrillaURL:      e.upstream.URL,
 			SerpiURL:       e.upstream.URL,
 			SerpiSecretKey: simSecret,
@@ -53,7 +53,11 @@ func newCluster(t *testing.T, n int, cfg sim.Config, redisURL string) *cluster {
 			RedisPrefix: c.prefix,
 			CacheSecret: "test-cache-secret-0123456789",
 			Logger:      e.logger(),
-		})
+		}
+		for _, f := range tune {
+			f(&rc)
+		}
+		h, err := server.New(rc)
 		if err != nil {
 			t.Fatalf("replica: %v", err)
 		}

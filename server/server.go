@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler"
-	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/redis/go-redis/v9"
@@ -25,17 +24,23 @@ import (
 	"github.com/serfigas/brilla-gateway/auth"
 	"github.com/serfigas/brilla-gateway/backends/brilla"
 	"github.com/serfigas/brilla-gateway/backends/serpi"
+	"github.com/serfigas/brilla-gateway/backends/upstream"
 	"github.com/serfigas/brilla-gateway/backends/wire"
 	"github.com/serfigas/brilla-gateway/brillacache"
 	"github.com/serfigas/brilla-gateway/cache"
 	"github.com/serfigas/brilla-gateway/catalog"
 	"github.com/serfigas/brilla-gateway/graph"
 	"github.com/serfigas/brilla-gateway/graph/model"
+	"github.com/serfigas/brilla-gateway/limits"
 	"github.com/serfigas/brilla-gateway/loaders"
 	"github.com/serfigas/brilla-gateway/loginguard"
+	"github.com/serfigas/brilla-gateway/metrics"
+	"github.com/serfigas/brilla-gateway/observability"
 	"github.com/serfigas/brilla-gateway/playground"
+	"github.com/serfigas/brilla-gateway/ratelimit"
 	"github.com/serfigas/brilla-gateway/registration"
 	"github.com/serfigas/brilla-gateway/regwatch"
+	"github.com/serfigas/brilla-gateway/resilience"
 	"github.com/serfigas/brilla-gateway/resolvers"
 	"github.com/serfigas/brilla-gateway/serializer"
 )
@@ -80,6 +85,11 @@ type Config struct {
 	CacheSecret string
 	// CatalogCache is how long SERPI collections stay fresh, then stale.
 	CatalogCache cache.Policy
+	// CatalogRecheck is how long a replica answers from its own index
+	// before comparing it with the shared cache (catalog.DefaultRecheck
+	// when zero); writes on other replicas reach it at once through the
+	// invalidation bus regardless.
+	CatalogRecheck time.Duration
 	// CustomerCache is how long a customer's Brilla reads stay fresh, then
 	// stale.
 	CustomerCache cache.Policy
@@ -127,6 +137,9 @@ type Config struct {
 	// that died; watchers elsewhere re-read the shared state every half
 	// of it. regwatch.DefaultLease when zero.
 	RegistrationLease time.Duration
+	// Hardening holds the abuse limits, persisted queries, resilience,
+	// rate limits, observability and CORS settings.
+	Hardening Hardening
 	// Logger receives error logs; slog.Default() when nil.
 	Logger *slog.Logger
 }
@@ -209,6 +222,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("IDEMPOTENCY_KEY_WINDOW and REGISTER_DEDUPE_WINDOW must not be negative"))
 	}
 	errs = append(errs, c.validateStreaming()...)
+	errs = append(errs, c.Hardening.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -222,7 +236,12 @@ type Gateway struct {
 	// registrations for subscriptions.
 	endStreams context.CancelFunc
 	watch      *regwatch.Hub
+	metrics    *metrics.Metrics
 }
+
+// Metrics serves the Prometheus metrics (mounted at /metrics unless
+// Hardening.SeparateMetrics).
+func (g *Gateway) Metrics() http.Handler { return g.metrics.Handler() }
 
 // EndSubscriptions ends every open subscription, websocket and SSE
 // stream at once (clients see the connection close and may reconnect
@@ -292,17 +311,20 @@ func New(cfg Config) (*Gateway, error) {
 			Logger:    logger,
 		}
 	}
-	shared := cache.New(store, logger)
+	m := metrics.New()
+	shared := cache.New(store, logger, cache.WithObserver(m.CacheResult))
 
-	httpClient := &http.Client{Transport: newTransport()}
-	brillaClient := brilla.NewClient(cfg.BrillaURL, brilla.WithHTTPClient(httpClient), brilla.WithTimeout(cfg.UpstreamTimeout))
-	serpiClient := serpi.NewClient(cfg.SerpiURL, serpi.WithHTTPClient(httpClient), serpi.WithTimeout(cfg.UpstreamTimeout), serpi.WithSerializer(serial))
+	brillaHTTP, brillaCircuit := upstreamClient(upstream.Brilla, cfg.Hardening, m)
+	serpiHTTP, serpiCircuit := upstreamClient(upstream.Serpi, cfg.Hardening, m)
+	brillaClient := brilla.NewClient(cfg.BrillaURL, brilla.WithHTTPClient(brillaHTTP), brilla.WithTimeout(cfg.UpstreamTimeout))
+	serpiClient := serpi.NewClient(cfg.SerpiURL, serpi.WithHTTPClient(serpiHTTP), serpi.WithTimeout(cfg.UpstreamTimeout),
+		serpi.WithSerializer(m.TimedSerializer(upstream.Serpi, serial)))
 	var brillaOpts []brillacache.Option
 	if cfg.SerializeBrilla {
-		brillaOpts = append(brillaOpts, brillacache.WithSerializer(serial))
+		brillaOpts = append(brillaOpts, brillacache.WithSerializer(m.TimedSerializer(upstream.Brilla, serial)))
 	}
 	customerReads := brillacache.New(brillaClient, shared, cache.NewKeyer(secret), cfg.CustomerCache, brillaOpts...)
-	catalogReads := catalog.NewCached(catalog.NewLoader(serpiClient, 0), shared, cfg.CatalogCache, 0)
+	catalogReads := catalog.NewCached(catalog.NewLoader(serpiClient, 0), shared, cfg.CatalogCache, cfg.CatalogRecheck)
 	// A catalog write drops every replica's index of the collection before
 	// its response leaves: through Redis pub/sub, or in process alone.
 	var bus cache.Bus = cache.NewLocalBus()
@@ -348,7 +370,9 @@ func New(cfg Config) (*Gateway, error) {
 		CustomerSerpi:      serpi.Credential{SecretKey: cfg.SerpiSecretKey, Token: cfg.SerpiToken},
 		DefaultMonthlyRate: model.Decimal(rate),
 	}
-	gql := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: root, Directives: resolvers.Directives()}))
+	schemaCfg := graph.Config{Resolvers: root, Directives: resolvers.Directives()}
+	limits.Complexity(&schemaCfg.Complexity)
+	gql := handler.New(graph.NewExecutableSchema(schemaCfg))
 	addStreamingTransports(gql, &cfg, keys)
 	gql.AddTransport(transport.Options{})
 	gql.AddTransport(transport.GET{})
@@ -359,24 +383,35 @@ func New(cfg Config) (*Gateway, error) {
 	uploadLimit := cfg.MaxAttachmentsTotalBytes + cfg.MaxBodyBytes
 	gql.AddTransport(transport.MultipartForm{MaxUploadSize: uploadLimit, MaxMemory: uploadLimit + 1})
 	gql.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	gql.Use(extension.Introspection{})
+	useGraphQLExtensions(gql, cfg.Hardening, store, cfg.RedisPrefix, m)
 	gql.Use(loaders.Middleware{Brilla: customerReads, Catalog: catalogReads})
 	gql.SetErrorPresenter(apperr.Presenter(logger))
 	gql.SetRecoverFunc(apperr.Recover(logger))
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", limitBody(cfg.MaxBodyBytes, uploadLimit, withDeadline(cfg.RequestTimeout, streams, registration.Middleware(keys.Middleware(gql)))))
+	var api http.Handler = gql
+	if !cfg.Hardening.DisableRateLimits {
+		api = ratelimit.Middleware(rateLimiter(rdb, cfg.RedisPrefix, &cfg), cfg.Hardening.RateLimits, logger, api)
+	}
+	mux.Handle("/graphql", limitBody(cfg.MaxBodyBytes, uploadLimit, withDeadline(cfg.RequestTimeout, streams, registration.Middleware(keys.Middleware(api)))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
 	})
+	mux.Handle("GET /readyz", readiness{rdb: rdb, upstreams: map[string]*resilience.Transport{upstream.Brilla: brillaCircuit, upstream.Serpi: serpiCircuit}})
+	if !cfg.Hardening.SeparateMetrics {
+		mux.Handle("GET /metrics", m.Handler())
+	}
 	playground.Register(mux, playground.Options{
 		Title:          "Brilla + SERPI GraphQL",
 		Endpoint:       "/graphql",
 		DefaultHeaders: cfg.PlaygroundHeaders,
 		DefaultQuery:   cfg.PlaygroundQuery,
 	})
-	return &Gateway{Handler: mux, cache: shared, bus: bus, closer: closer, endStreams: endStreams, watch: watch}, nil
+	var h http.Handler = withCORS(cfg.Hardening.CORSOrigins, mux)
+	h = cfg.Hardening.Tracing.TraceHandler("gateway", h)
+	h = observability.AccessLog(logger, h)
+	return &Gateway{Handler: h, cache: shared, bus: bus, closer: closer, endStreams: endStreams, watch: watch, metrics: m}, nil
 }
 
 func (c *Config) applyDefaults() {
@@ -416,6 +451,7 @@ func (c *Config) applyDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	c.Hardening.applyDefaults()
 }
 
 // newTransport is an HTTP transport with pooled connections and bounded

@@ -26,12 +26,21 @@ type options struct {
 	gateway     server.Config
 	simLatency  time.Duration
 	simRegDelay time.Duration
+	// otlpEndpoint enables trace export; metricsAddr moves /metrics to an
+	// internal listener.
+	otlpEndpoint string
+	metricsAddr  string
 }
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
 	o := &options{}
+	getenv, err := withConfigFile(args, getenv)
+	if err != nil {
+		return nil, err
+	}
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.String("config", getenv("CONFIG_FILE"), "optional KEY=VALUE file of settings under the environment (CONFIG_FILE)")
 	env := func(name, def string) string {
 		if v := getenv(name); v != "" {
 			return v
@@ -74,13 +83,14 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&wsOrigins, "websocket-origins", getenv("WEBSOCKET_ORIGINS"), "comma-separated origins, besides the gateway's own, whose pages may open websockets: app.example.com, *.example.com, https://app.example.com (WEBSOCKET_ORIGINS)")
 	fs.StringVar(&wsPing, "websocket-ping", env("WEBSOCKET_PING", server.DefaultWebsocketPing.String()), "interval of websocket pings and SSE keepalives (WEBSOCKET_PING)")
 	fs.StringVar(&o.hashKey, "hash-api-key", "", "print the sha256 of an API key for API_KEYS and exit")
+	finishHardening := hardeningFlags(fs, env, o)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (flags start with -)", fs.Arg(0))
 	}
-	var errs []error
+	errs := finishHardening()
 	durations := []struct {
 		name string
 		raw  string

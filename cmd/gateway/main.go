@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/serfigas/brilla-gateway/auth"
+	"github.com/serfigas/brilla-gateway/observability"
 	"github.com/serfigas/brilla-gateway/server"
 )
 
@@ -42,7 +43,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "gateway: configuration: %s\n", oneLine(err))
+		reportConfig(stderr, err)
 		return 2
 	}
 	if o.hashKey != "" {
@@ -50,13 +51,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 0
 	}
 
+	// Logs redact credentials whatever logs them, and carry request ids.
 	var logger *slog.Logger
 	if o.demo {
-		logger = slog.New(slog.NewTextHandler(stderr, nil))
+		logger = observability.NewLogger(slog.NewTextHandler(stderr, nil))
 	} else {
-		logger = slog.New(slog.NewJSONHandler(stderr, nil))
+		logger = observability.NewLogger(slog.NewJSONHandler(stderr, nil))
 	}
 	o.gateway.Logger = logger
+	tracing, err := observability.SetupTracing(ctx, o.otlpEndpoint, "brilla-gateway")
+	if err != nil {
+		reportConfig(stderr, err)
+		return 2
+	}
+	defer func() {
+		flush, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tracing.Shutdown(flush)
+	}()
+	o.gateway.Hardening.Tracing = tracing
 
 	var demo *demoUpstreams
 	if o.demo {
@@ -70,7 +83,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	h, err := server.New(o.gateway)
 	if err != nil {
-		fmt.Fprintf(stderr, "gateway: configuration: %s\n", oneLine(err))
+		reportConfig(stderr, err)
 		return 2
 	}
 	defer h.Close()
@@ -96,8 +109,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		logger.Info("gateway listening", "addr", ln.Addr().String(), "playground", base+"/")
 	}
 
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
+	if o.metricsAddr != "" {
+		mln, err := net.Listen("tcp", o.metricsAddr)
+		if err != nil {
+			fmt.Fprintf(stderr, "gateway: listen on %s: %s\n", o.metricsAddr, oneLine(err))
+			return 1
+		}
+		metricsSrv := &http.Server{Handler: h.Metrics(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { serveErr <- metricsSrv.Serve(mln) }()
+		defer metricsSrv.Close()
+	}
 	select {
 	case err := <-serveErr:
 		fmt.Fprintf(stderr, "gateway: serve: %s\n", oneLine(err))
@@ -111,6 +134,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 1
 	}
 	return 0
+}
+
+// reportConfig prints one line per configuration problem.
+func reportConfig(w io.Writer, err error) {
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			fmt.Fprintf(w, "gateway: configuration: %s\n", line)
+		}
+	}
 }
 
 // oneLine joins a (possibly joined) error onto one line.

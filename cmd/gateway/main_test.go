@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -17,7 +18,7 @@ import (
 
 func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
-func TestConfigErrorsAreOneLineAndExit2(t *testing.T) {
+func TestConfigErrorsAreOneLinePerProblemAndExit2(t *testing.T) {
 	tests := []struct {
 		name string
 		args []string
@@ -32,6 +33,11 @@ func TestConfigErrorsAreOneLineAndExit2(t *testing.T) {
 		{"bad scope", []string{"-demo", "-api-keys", `[{"name":"x","sha256":"` + auth.HashKey("k") + `","scopes":["admin"]}]`}, nil, []string{`unknown scope "admin"`}},
 		{"bad rate", []string{"-demo", "-default-monthly-rate", "1e2"}, nil, []string{"DEFAULT_MONTHLY_RATE must be a positive decimal"}},
 		{"stray argument", []string{"demo"}, nil, []string{`unexpected argument "demo"`}},
+		{"bad limits", []string{"-demo", "-max-depth", "0", "-max-aliases", "x", "-introspection", "maybe", "-rate-limit-ip", "-5"}, nil,
+			[]string{"MAX_DEPTH must be a positive whole number (or -1 to disable)", "MAX_ALIASES must be", "INTROSPECTION must be true or false", "RATE_LIMIT_IP must be requests per minute"}},
+		{"bad CORS origin", []string{"-demo", "-cors-origins", "app.example.com"}, nil, []string{"CORS_ORIGINS entries must be origins"}},
+		{"missing trusted documents", []string{"-demo", "-trusted-documents", "/nonexistent/manifest.json"}, nil, []string{"trusted documents:"}},
+		{"missing config file", []string{"-config", "/nonexistent/gateway.env"}, nil, []string{"config file:"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -41,8 +47,10 @@ func TestConfigErrorsAreOneLineAndExit2(t *testing.T) {
 				t.Fatalf("exit %d, want 2; stderr: %s", code, stderr.String())
 			}
 			out := strings.TrimSuffix(stderr.String(), "\n")
-			if strings.Contains(out, "\n") {
-				t.Errorf("error spans several lines:\n%s", out)
+			for _, line := range strings.Split(out, "\n") {
+				if !strings.HasPrefix(line, "gateway: configuration: ") {
+					t.Errorf("not one clear line per problem: %q", line)
+				}
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(out, w) {
@@ -157,4 +165,74 @@ func postJSON(t *testing.T, url, body string, headers map[string]string, out any
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A config file sits under the environment: the environment wins, and
+// flags win over both.
+func TestConfigFileIsLayeredUnderEnvAndFlags(t *testing.T) {
+	path := t.TempDir() + "/gateway.env"
+	content := "# gateway settings\nBRILLA_URL=http://file-brilla\nSERPI_URL=\"http://file-serpi\"\nMAX_DEPTH=7\nexport UPSTREAM_TIMEOUT=3s\n"
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o, err := parseOptions([]string{"-config", path, "-max-depth", "9"}, envOf(map[string]string{"SERPI_URL": "http://env-serpi"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := o.gateway
+	if g.BrillaURL != "http://file-brilla" || g.SerpiURL != "http://env-serpi" || g.Hardening.MaxDepth != 9 || g.UpstreamTimeout != 3*time.Second {
+		t.Fatalf("brilla %q serpi %q depth %d timeout %v", g.BrillaURL, g.SerpiURL, g.Hardening.MaxDepth, g.UpstreamTimeout)
+	}
+	if err := os.WriteFile(path, []byte("NOT A SETTING\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parseOptions([]string{"-config=" + path}, envOf(nil), io.Discard); err == nil || !strings.Contains(err.Error(), ":1: want KEY=VALUE") {
+		t.Fatalf("bad line accepted: %v", err)
+	}
+}
+
+// SIGTERM during a slow query: the query completes and the process exits 0.
+func TestStopDuringASlowQueryFinishesIt(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var stdout, stderr testutil.SyncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"-demo", "-addr", "127.0.0.1:0", "-sim-latency", "700ms"}, envOf(nil), &stdout, &stderr)
+	}()
+	urlRe := regexp.MustCompile(`GraphQL:\s+(http://\S+)`)
+	var endpoint string
+	testutil.WaitUntil(t, "the banner", func() bool {
+		m := urlRe.FindStringSubmatch(stdout.String())
+		if m != nil {
+			endpoint = m[1]
+		}
+		return m != nil
+	})
+	type answer struct {
+		Data   struct{ Taxes struct{ TotalCount int } }
+		Errors []any
+	}
+	got := make(chan answer, 1)
+	go func() {
+		var a answer
+		postJSON(t, endpoint, `{"query":"{ taxes { totalCount } }"}`, map[string]string{"X-Api-Key": "demo-key"}, &a)
+		got <- a
+	}()
+	time.Sleep(200 * time.Millisecond) // the query is now waiting on the slow simulator
+	started := time.Now()
+	cancel() // what SIGTERM does through signal.NotifyContext
+	a := <-got
+	if a.Data.Taxes.TotalCount == 0 || len(a.Errors) > 0 {
+		t.Fatalf("the in-flight query did not complete: %+v", a)
+	}
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("did not exit")
+	}
+	t.Logf("stopped %v after the signal, the query answered", time.Since(started).Round(time.Millisecond))
 }

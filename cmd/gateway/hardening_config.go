@@ -1,0 +1,174 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/serfigas/brilla-gateway/persisted"
+	"github.com/serfigas/brilla-gateway/ratelimit"
+	"github.com/serfigas/brilla-gateway/resilience"
+	"github.com/serfigas/brilla-gateway/server"
+)
+
+// hardeningFlags declares the operator's knobs (limits, persisted
+// queries, resilience, rate limits, observability, CORS) and returns a
+// function that, after parsing, fills o and reports every bad value.
+func hardeningFlags(fs *flag.FlagSet, env func(name, def string) string, o *options) func() []error {
+	h := &o.gateway.Hardening
+	var depth, aliases, complexity, introspection, apqTTL, trusted string
+	var attempts, failures, openFor, rlKey, rlCustomer, rlIP, corsOrigins string
+	fs.StringVar(&depth, "max-depth", env("MAX_DEPTH", "10"), "deepest selection an operation may have; -1 disables (MAX_DEPTH)")
+	fs.StringVar(&aliases, "max-aliases", env("MAX_ALIASES", "50"), "most aliased fields in one operation; -1 disables (MAX_ALIASES)")
+	fs.StringVar(&complexity, "max-complexity", env("MAX_COMPLEXITY", "5000"), "highest estimated cost of an operation (lists count by their `first`); -1 disables (MAX_COMPLEXITY)")
+	fs.StringVar(&introspection, "introspection", env("INTROSPECTION", "true"), "allow schema introspection (INTROSPECTION=false turns it off)")
+	fs.StringVar(&apqTTL, "apq-ttl", env("APQ_TTL", persisted.DefaultTTL.String()), "how long an automatic persisted query stays registered (APQ_TTL)")
+	fs.StringVar(&trusted, "trusted-documents", env("TRUSTED_DOCUMENTS", ""), "path of a persisted-query manifest: only its operations may run (TRUSTED_DOCUMENTS)")
+	fs.StringVar(&attempts, "retry-attempts", env("RETRY_ATTEMPTS", strconv.Itoa(resilience.DefaultAttempts)), "tries of an upstream read, the first included (RETRY_ATTEMPTS)")
+	fs.StringVar(&failures, "circuit-failures", env("CIRCUIT_FAILURES", strconv.Itoa(resilience.DefaultFailureThreshold)), "consecutive upstream failures that open its circuit (CIRCUIT_FAILURES)")
+	fs.StringVar(&openFor, "circuit-open-for", env("CIRCUIT_OPEN_FOR", resilience.DefaultOpenFor.String()), "how long an open circuit fails fast before probing (CIRCUIT_OPEN_FOR)")
+	d := server.DefaultRateLimits()
+	fs.StringVar(&rlKey, "rate-limit-api-key", env("RATE_LIMIT_API_KEY", strconv.Itoa(d.APIKey.Rate)), "requests per minute per API key; 0 disables rate limiting (RATE_LIMIT_API_KEY)")
+	fs.StringVar(&rlCustomer, "rate-limit-customer", env("RATE_LIMIT_CUSTOMER", strconv.Itoa(d.Customer.Rate)), "requests per minute per customer token (RATE_LIMIT_CUSTOMER)")
+	fs.StringVar(&rlIP, "rate-limit-ip", env("RATE_LIMIT_IP", strconv.Itoa(d.IP.Rate)), "requests per minute per client address, for anonymous callers (RATE_LIMIT_IP)")
+	fs.StringVar(&corsOrigins, "cors-origins", env("CORS_ORIGINS", ""), "comma-separated browser origins allowed to call the API from other sites, e.g. https://app.example.com; * allows any (CORS_ORIGINS)")
+	fs.StringVar(&o.otlpEndpoint, "otlp-endpoint", env("OTEL_EXPORTER_OTLP_ENDPOINT", ""), "OTLP/HTTP collector for traces, e.g. http://otel-collector:4318; empty: tracing off (OTEL_EXPORTER_OTLP_ENDPOINT)")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", env("METRICS_ADDR", ""), "serve /metrics on this separate (internal) address instead of the public one (METRICS_ADDR)")
+
+	return func() []error {
+		var errs []error
+		ints := []struct {
+			name string
+			raw  string
+			min  int
+			dst  *int
+		}{
+			{"MAX_DEPTH", depth, -1, &h.MaxDepth},
+			{"MAX_ALIASES", aliases, -1, &h.MaxAliases},
+			{"MAX_COMPLEXITY", complexity, -1, &h.MaxComplexity},
+			{"RETRY_ATTEMPTS", attempts, 1, &h.Retry.Attempts},
+			{"CIRCUIT_FAILURES", failures, 1, &h.Retry.FailureThreshold},
+		}
+		for _, n := range ints {
+			v, err := strconv.Atoi(strings.TrimSpace(n.raw))
+			if err != nil || v < n.min || v == 0 {
+				disable := ""
+				if n.min < 0 {
+					disable = " (or -1 to disable)"
+				}
+				errs = append(errs, fmt.Errorf("%s must be a positive whole number%s, got %q", n.name, disable, n.raw))
+				continue
+			}
+			*n.dst = v
+		}
+		rates := []struct {
+			name string
+			raw  string
+			dst  *ratelimit.Limit
+		}{
+			{"RATE_LIMIT_API_KEY", rlKey, &h.RateLimits.APIKey},
+			{"RATE_LIMIT_CUSTOMER", rlCustomer, &h.RateLimits.Customer},
+			{"RATE_LIMIT_IP", rlIP, &h.RateLimits.IP},
+		}
+		for _, r := range rates {
+			v, err := strconv.Atoi(strings.TrimSpace(r.raw))
+			if err != nil || v < 0 {
+				errs = append(errs, fmt.Errorf("%s must be requests per minute (0 disables), got %q", r.name, r.raw))
+				continue
+			}
+			if v == 0 {
+				h.DisableRateLimits = true
+				continue
+			}
+			*r.dst = ratelimit.PerMinute(v)
+		}
+		switch strings.ToLower(strings.TrimSpace(introspection)) {
+		case "true", "1", "yes":
+		case "false", "0", "no":
+			h.DisableIntrospection = true
+		default:
+			errs = append(errs, fmt.Errorf("INTROSPECTION must be true or false, got %q", introspection))
+		}
+		for _, dur := range []struct {
+			name string
+			raw  string
+			dst  *time.Duration
+		}{{"APQ_TTL", apqTTL, &h.APQTTL}, {"CIRCUIT_OPEN_FOR", openFor, &h.Retry.OpenFor}} {
+			v, err := time.ParseDuration(dur.raw)
+			if err != nil || v <= 0 {
+				errs = append(errs, fmt.Errorf("%s must be a positive duration such as 10s, got %q", dur.name, dur.raw))
+				continue
+			}
+			*dur.dst = v
+		}
+		if trusted != "" {
+			m, err := persisted.LoadManifest(trusted)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			h.TrustedDocuments = m
+		}
+		for _, origin := range strings.Split(corsOrigins, ",") {
+			if origin = strings.TrimSpace(origin); origin != "" {
+				h.CORSOrigins = append(h.CORSOrigins, origin)
+			}
+		}
+		h.SeparateMetrics = o.metricsAddr != ""
+		return errs
+	}
+}
+
+// withConfigFile layers an optional KEY=VALUE file (-config path, or
+// CONFIG_FILE) under the environment: the process environment wins over
+// the file, and flags win over both. Blank lines and # comments are
+// skipped; values may be quoted.
+func withConfigFile(args []string, getenv func(string) string) (func(string) string, error) {
+	path := getenv("CONFIG_FILE")
+	for i, a := range args {
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "config" {
+			continue
+		}
+		switch {
+		case hasValue:
+			path = value
+		case i+1 < len(args):
+			path = args[i+1]
+		}
+	}
+	if path == "" {
+		return getenv, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	file := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		key, value, ok := strings.Cut(strings.TrimPrefix(line, "export "), "=")
+		if !ok || strings.TrimSpace(key) == "" {
+			return nil, fmt.Errorf("config file %s:%d: want KEY=VALUE", path, n)
+		}
+		value = strings.TrimSpace(value)
+		if uq, err := strconv.Unquote(value); err == nil {
+			value = uq
+		}
+		file[strings.TrimSpace(key)] = value
+	}
+	return func(name string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return file[name]
+	}, nil
+}

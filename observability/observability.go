@@ -1,0 +1,235 @@
+// Package observability gives every request an id, a structured access
+// log line and a trace span, and keeps secrets out of logs: a slog handler
+// redacts attributes whose names say they hold credentials or documents,
+// whatever code logs them.
+package observability
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+)
+
+// ---- request ids ---------------------------------------------------------
+
+type requestIDKey struct{}
+
+// RequestID returns the id of the request ctx belongs to, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+var safeID = regexp.MustCompile(`^[A-Za-z0-9._-]{8,64}$`)
+
+// newID returns 16 random hex characters.
+func newID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// statusRecorder remembers the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(p []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	n, err := s.ResponseWriter.Write(p)
+	s.bytes += n
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer
+// (websocket hijacking, flushing for SSE).
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// Flush forwards to the underlying writer when it can flush (SSE).
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// AccessLog assigns each request an id (a sane inbound X-Request-Id is
+// kept, so ids follow a request across systems), echoes it in the
+// response, puts it in the context for every log line of the request, and
+// logs one line when the request ends: method, path (never the query
+// string, which may carry a token), status, bytes, duration.
+func AccessLog(logger *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if !safeID.MatchString(id) {
+			id = newID()
+		}
+		w.Header().Set("X-Request-Id", id)
+		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+		rec := &statusRecorder{ResponseWriter: w}
+		start := time.Now()
+		next.ServeHTTP(rec, r.WithContext(ctx))
+		level := slog.LevelInfo
+		if rec.status >= 500 {
+			level = slog.LevelWarn
+		}
+		logger.LogAttrs(ctx, level, "request",
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", rec.status),
+			slog.Int("bytes", rec.bytes),
+			slog.Duration("duration", time.Since(start)))
+	})
+}
+
+// ---- logging -------------------------------------------------------------
+
+// sensitive matches attribute names whose values must never be logged.
+var sensitive = regexp.MustCompile(`(?i)(authorization|token|api[_-]?key|secret|password|passwd|cookie|attachment|base64|answer)`)
+
+// redacting wraps a handler: it adds the request id from the context and
+// replaces the values of sensitive attributes.
+type redacting struct{ slog.Handler }
+
+// NewLogger returns a JSON (or text) logger writing to w that redacts
+// sensitive attributes and stamps request ids.
+func NewLogger(h slog.Handler) *slog.Logger { return slog.New(redacting{h}) }
+
+func (r redacting) Handle(ctx context.Context, rec slog.Record) error {
+	out := slog.NewRecord(rec.Time, rec.Level, rec.Message, rec.PC)
+	if id := RequestID(ctx); id != "" {
+		out.AddAttrs(slog.String("request_id", id))
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		out.AddAttrs(slog.String("trace_id", sc.TraceID().String()))
+	}
+	rec.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(redact(a))
+		return true
+	})
+	return r.Handler.Handle(ctx, out)
+}
+
+func (r redacting) WithAttrs(attrs []slog.Attr) slog.Handler {
+	clean := make([]slog.Attr, len(attrs))
+	for i, a := range attrs {
+		clean[i] = redact(a)
+	}
+	return redacting{r.Handler.WithAttrs(clean)}
+}
+
+func (r redacting) WithGroup(name string) slog.Handler { return redacting{r.Handler.WithGroup(name)} }
+
+func redact(a slog.Attr) slog.Attr {
+	if sensitive.MatchString(a.Key) {
+		return slog.String(a.Key, "[REDACTED]")
+	}
+	if a.Value.Kind() == slog.KindGroup {
+		group := a.Value.Group()
+		clean := make([]any, len(group))
+		for i, g := range group {
+			clean[i] = redact(g)
+		}
+		return slog.Group(a.Key, clean...)
+	}
+	if a.Value.Kind() == slog.KindString {
+		return slog.String(a.Key, scrubBearer(a.Value.String()))
+	}
+	return a
+}
+
+var bearerValue = regexp.MustCompile(`(?i)bearer\s+[A-Za-z0-9._~+/=-]+`)
+
+// scrubBearer removes "Bearer <token>" from free text (an error message
+// that quoted a header).
+func scrubBearer(s string) string {
+	if !strings.Contains(strings.ToLower(s), "bearer") {
+		return s
+	}
+	return bearerValue.ReplaceAllString(s, "Bearer [REDACTED]")
+}
+
+// ---- tracing ---------------------------------------------------------------
+
+// Tracing holds the tracer provider; Shutdown flushes it.
+type Tracing struct {
+	Provider trace.TracerProvider
+	shutdown func(context.Context) error
+}
+
+// Shutdown flushes pending spans.
+func (t *Tracing) Shutdown(ctx context.Context) error {
+	if t.shutdown == nil {
+		return nil
+	}
+	return t.shutdown(ctx)
+}
+
+// SetupTracing exports spans over OTLP/HTTP to endpoint (e.g.
+// "http://collector:4318"); with an empty endpoint tracing is off (a no-op
+// provider: no cost, no network).
+func SetupTracing(ctx context.Context, endpoint, service string) (*Tracing, error) {
+	if endpoint == "" {
+		return &Tracing{Provider: noop.NewTracerProvider()}, nil
+	}
+	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(strings.TrimRight(endpoint, "/")+"/v1/traces"))
+	if err != nil {
+		return nil, fmt.Errorf("OTLP exporter: %w", err)
+	}
+	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(semconv.ServiceName(service)))
+	if err != nil {
+		return nil, fmt.Errorf("trace resource: %w", err)
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
+	return &Tracing{Provider: tp, shutdown: tp.Shutdown}, nil
+}
+
+var propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+
+// TraceHandler opens a server span per request (continuing an inbound
+// W3C trace context).
+func (t *Tracing) TraceHandler(name string, next http.Handler) http.Handler {
+	return otelhttp.NewHandler(next, name,
+		otelhttp.WithTracerProvider(t.Provider),
+		otelhttp.WithPropagators(propagator),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path }))
+}
+
+// TraceTransport opens a client span per upstream call and propagates the
+// trace context to the upstream.
+func (t *Tracing) TraceTransport(base http.RoundTripper) http.RoundTripper {
+	return otelhttp.NewTransport(base,
+		otelhttp.WithTracerProvider(t.Provider),
+		otelhttp.WithPropagators(propagator),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path }))
+}
+
+// Tracer returns a tracer for the gateway's own spans.
+func (t *Tracing) Tracer() trace.Tracer {
+	return t.Provider.Tracer("github.com/serfigas/brilla-gateway")
+}

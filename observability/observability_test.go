@@ -1,0 +1,120 @@
+package observability
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestLoggerRedactsSecretsAndStampsRequestIDs(t *testing.T) {
+	var buf bytes.Buffer
+	logger := NewLogger(slog.NewJSONHandler(&buf, nil))
+	ctx := context.WithValue(context.Background(), requestIDKey{}, "req-12345678")
+	logger.With("api_key", "k-123").InfoContext(ctx, "hello",
+		"authorization", "Bearer abc.def.ghi",
+		"cause", "upstream said: invalid Bearer eyJhbGciOi.payload.sig",
+		"answer", "mi_respuesta",
+		slog.Group("upstream", "token", "demo-token", "status", 500),
+		"status", 200)
+	out := buf.String()
+	for _, secret := range []string{"k-123", "abc.def.ghi", "eyJhbGciOi", "mi_respuesta", "demo-token"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("log leaks %q: %s", secret, out)
+		}
+	}
+	var line map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+		t.Fatal(err)
+	}
+	if line["request_id"] != "req-12345678" || line["status"] != float64(200) {
+		t.Errorf("line %v", line)
+	}
+}
+
+func TestAccessLog(t *testing.T) {
+	var buf bytes.Buffer
+	logger := NewLogger(slog.NewJSONHandler(&buf, nil))
+	var seen string
+	h := AccessLog(logger, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = RequestID(r.Context())
+		w.WriteHeader(http.StatusTeapot)
+	}))
+	for _, tc := range []struct{ inbound, want string }{
+		{"abcdef12-3456", "abcdef12-3456"}, // a sane inbound id is kept
+		{"bad id\n<script>", ""},           // anything else is replaced
+	} {
+		buf.Reset()
+		req := httptest.NewRequest(http.MethodGet, "/graphql?query={viewer{vat}}&token=secret", nil)
+		req.Header.Set("X-Request-Id", tc.inbound)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		got := rec.Header().Get("X-Request-Id")
+		if got != seen || (tc.want != "" && got != tc.want) || (tc.want == "" && !safeID.MatchString(got)) {
+			t.Fatalf("request id %q (handler saw %q)", got, seen)
+		}
+		if !strings.Contains(buf.String(), `"status":418`) || strings.Contains(buf.String(), "secret") {
+			t.Fatalf("access log %s", buf.String())
+		}
+	}
+}
+
+func TestTracingOffByDefault(t *testing.T) {
+	tr, err := SetupTracing(context.Background(), "", "gateway")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := tr.TraceHandler("graphql", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatal(rec.Code)
+	}
+	if err := tr.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// With an endpoint configured, spans reach an OTLP/HTTP collector.
+func TestTracingExportsOverOTLP(t *testing.T) {
+	got := make(chan string, 10)
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.URL.Path
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer collector.Close()
+	tr, err := SetupTracing(context.Background(), collector.URL, "gateway")
+	if err != nil {
+		t.Fatal(err)
+	}
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Traceparent") == "" {
+			t.Error("upstream call carries no trace context")
+		}
+	}))
+	defer upstream.Close()
+	client := &http.Client{Transport: tr.TraceTransport(http.DefaultTransport)}
+	h := tr.TraceHandler("graphql", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, upstream.URL, nil)
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/graphql", nil))
+	if err := tr.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case path := <-got:
+		if path != "/v1/traces" {
+			t.Fatalf("exported to %s", path)
+		}
+	default:
+		t.Fatal("no spans exported")
+	}
+}

@@ -1,0 +1,108 @@
+package ratelimit
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/serfigas/brilla-gateway/auth"
+	"github.com/serfigas/brilla-gateway/internal/redistest"
+)
+
+const redisDB = 10
+
+func burst(t *testing.T, l Limiter, key string, limit Limit, n int) (allowed int, lastWait time.Duration) {
+	t.Helper()
+	for range n {
+		ok, wait, err := l.Allow(t.Context(), key, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			allowed++
+		} else {
+			lastWait = wait
+		}
+	}
+	return allowed, lastWait
+}
+
+func TestLimiters(t *testing.T) {
+	limit := PerMinute(5)
+	limiters := map[string]func(t *testing.T) Limiter{
+		"memory": func(*testing.T) Limiter { return NewMemory() },
+		"redis":  func(t *testing.T) Limiter { return NewRedis(redistest.Client(t, redisDB), redistest.Prefix(t)) },
+	}
+	for name, mk := range limiters {
+		t.Run(name, func(t *testing.T) {
+			l := mk(t)
+			allowed, wait := burst(t, l, "a", limit, 8)
+			if allowed != 5 || wait <= 0 || wait > 13*time.Second {
+				t.Fatalf("allowed %d of 8 at 5/min (wait %v)", allowed, wait)
+			}
+			if allowed, _ := burst(t, l, "b", limit, 5); allowed != 5 {
+				t.Fatalf("another key was limited too (%d)", allowed)
+			}
+		})
+	}
+}
+
+func TestRedisLimitIsSharedByReplicas(t *testing.T) {
+	rdb := redistest.Client(t, redisDB)
+	prefix := redistest.Prefix(t)
+	a, b := NewRedis(rdb, prefix), NewRedis(rdb, prefix)
+	limit := PerMinute(4)
+	n1, _ := burst(t, a, "k", limit, 3)
+	n2, _ := burst(t, b, "k", limit, 3)
+	if n1+n2 != 4 {
+		t.Fatalf("two replicas allowed %d+%d, want 4 in total", n1, n2)
+	}
+}
+
+func TestMiddleware(t *testing.T) {
+	keys, err := auth.NewKeyStore([]auth.KeyConfig{{Name: "k", SHA256: auth.HashKey("secret-key"), Scopes: []string{"catalog:read"}}}, "s", "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	h := keys.Middleware(Middleware(NewMemory(), Limits{APIKey: PerMinute(2), IP: PerMinute(1)}, slog.New(slog.NewTextHandler(io.Discard, nil)), ok))
+	do := func(header, value, addr string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, "/graphql", nil)
+		req.RemoteAddr = addr
+		if header != "" {
+			req.Header.Set(header, value)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	// An API key gets its own budget wherever it comes from.
+	for i, want := range []int{200, 200, 429} {
+		if got := do("X-Api-Key", "secret-key", "10.0.0.1:1234").Code; got != want {
+			t.Fatalf("key request %d: %d, want %d", i, got, want)
+		}
+	}
+	// Anonymous callers are limited per address.
+	if got := do("", "", "192.0.2.7:1").Code; got != 200 {
+		t.Fatalf("first anonymous request: %d", got)
+	}
+	rec := do("", "", "192.0.2.7:2")
+	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("second anonymous request: %d, Retry-After %q", rec.Code, rec.Header().Get("Retry-After"))
+	}
+	var body struct {
+		Errors []struct {
+			Extensions map[string]any
+		}
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body.Errors[0].Extensions["code"] != "RATE_LIMITED" || body.Errors[0].Extensions["retryAfterSeconds"] == nil {
+		t.Fatalf("body %s", rec.Body.String())
+	}
+	if got := do("", "", "192.0.2.8:1").Code; got != 200 {
+		t.Fatalf("another address was limited: %d", got)
+	}
+}
