@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"time"
 	"errors"
 	"fmt"
 	"net"
@@ -44,6 +45,8 @@ func NewClientFromURL(rawURL string) (redis.UniversalClient, error) {
 //
 //	context_timeout_enabled  default true here (go-redis: false), so a
 //	                         context deadline bounds socket reads and writes
+//	max_retries, max_retry_backoff   default 1 and 64ms here (go-redis: 3
+//	                         and 512ms), so an outage is noticed quickly
 //	db                       database number (single node and Sentinel)
 //	read_only, route_by_latency, route_randomly   Sentinel and Cluster
 //	max_redirects            Cluster
@@ -140,6 +143,11 @@ func parseURL(raw string) (*redis.UniversalOptions, error) {
 		return b, nil
 	}
 
+	// A Redis that went away should be noticed in well under a second,
+	// so the memory fallbacks take over quickly: one retry with a short
+	// backoff unless the URL says otherwise.
+	_, explicitRetries := q["max_retries"]
+	_, explicitBackoff := q["max_retry_backoff"]
 	ctxTimeout := true
 	if v, ok := take("context_timeout_enabled"); ok && v != "" {
 		if ctxTimeout, err = strconv.ParseBool(v); err != nil {
@@ -204,6 +212,12 @@ func parseURL(raw string) (*redis.UniversalOptions, error) {
 		return nil, err
 	}
 
+	if !explicitRetries {
+		o.MaxRetries = 1
+	}
+	if !explicitBackoff {
+		o.MaxRetryBackoff = 64 * time.Millisecond
+	}
 	u := &redis.UniversalOptions{
 		Addrs:                   addrs,
 		ClientName:              o.ClientName,

@@ -8,12 +8,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/serfigas/brilla-gateway/internal/degrade"
 )
 
 // Defaults of the policy: 5 failures within 15 minutes lock the pair for
@@ -174,14 +174,14 @@ func (r *Redis) Reset(ctx context.Context, subject string) error {
 }
 
 // Fallback uses Primary (Redis) and, while it fails, Secondary (memory):
-// sign-ins keep working through a Redis outage with per-process counting,
-// logged once each way. Each Primary call is bounded by OpTimeout.
+// sign-ins keep working through a Redis outage with per-process counting.
+// Gate decides which (and logs the transitions); each Primary call is
+// bounded by OpTimeout.
 type Fallback struct {
 	Primary, Secondary Guard
-	Logger             *slog.Logger
+	Gate               *degrade.Gate
 	// OpTimeout bounds each Primary call (DefaultOpTimeout when 0).
 	OpTimeout time.Duration
-	degraded  atomic.Bool
 }
 
 // DefaultOpTimeout bounds a Redis round trip of the Fallback.
@@ -195,25 +195,25 @@ func (f *Fallback) bounded(ctx context.Context) (context.Context, context.Cancel
 	return context.WithTimeout(ctx, d)
 }
 
-func (f *Fallback) note(err error) bool {
-	if err == nil {
-		if f.degraded.CompareAndSwap(true, false) && f.Logger != nil {
-			f.Logger.Info("loginguard: redis is back; failed sign-ins are counted across replicas again")
-		}
-		return false
+// primaryFailed records err; it reports whether to use Secondary.
+func (f *Fallback) primaryFailed(err error) bool {
+	if err != nil {
+		f.Gate.Failed(err)
+		return true
 	}
-	if f.degraded.CompareAndSwap(false, true) && f.Logger != nil {
-		f.Logger.Warn("loginguard: redis unavailable; counting failed sign-ins per process", "error", err.Error())
-	}
-	return true
+	f.Gate.Succeeded()
+	return false
 }
 
 // Blocked implements Guard.
 func (f *Fallback) Blocked(ctx context.Context, subject string) (bool, time.Duration, error) {
+	if !f.Gate.TryPrimary() {
+		return f.Secondary.Blocked(ctx, subject)
+	}
 	pctx, cancel := f.bounded(ctx)
 	defer cancel()
 	blocked, wait, err := f.Primary.Blocked(pctx, subject)
-	if f.note(err) {
+	if f.primaryFailed(err) {
 		return f.Secondary.Blocked(ctx, subject)
 	}
 	return blocked, wait, nil
@@ -221,9 +221,12 @@ func (f *Fallback) Blocked(ctx context.Context, subject string) (bool, time.Dura
 
 // Fail implements Guard.
 func (f *Fallback) Fail(ctx context.Context, subject string) error {
+	if !f.Gate.TryPrimary() {
+		return f.Secondary.Fail(ctx, subject)
+	}
 	pctx, cancel := f.bounded(ctx)
 	defer cancel()
-	if f.note(f.Primary.Fail(pctx, subject)) {
+	if f.primaryFailed(f.Primary.Fail(pctx, subject)) {
 		return f.Secondary.Fail(ctx, subject)
 	}
 	return nil
@@ -231,8 +234,10 @@ func (f *Fallback) Fail(ctx context.Context, subject string) error {
 
 // Reset implements Guard.
 func (f *Fallback) Reset(ctx context.Context, subject string) error {
-	pctx, cancel := f.bounded(ctx)
-	defer cancel()
-	f.note(f.Primary.Reset(pctx, subject))
+	if f.Gate.TryPrimary() {
+		pctx, cancel := f.bounded(ctx)
+		defer cancel()
+		f.primaryFailed(f.Primary.Reset(pctx, subject))
+	}
 	return f.Secondary.Reset(ctx, subject)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/serfigas/brilla-gateway/internal/degrade"
 	"github.com/serfigas/brilla-gateway/internal/redistest"
 	"github.com/serfigas/brilla-gateway/internal/testutil"
 )
@@ -113,7 +114,7 @@ func TestFallbackThroughAnOutage(t *testing.T) {
 	f := &Fallback{
 		Primary:   NewRedis(viaProxy, redistest.Prefix(t), Policy{}),
 		Secondary: NewMemory(Policy{}),
-		Logger:    slog.New(slog.NewTextHandler(logs, nil)),
+		Gate:      &degrade.Gate{Name: "loginguard", Logger: slog.New(slog.NewTextHandler(logs, nil)), ProbeInterval: 50 * time.Millisecond},
 	}
 	proxy.Cut()
 	start := time.Now()

@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/serfigas/brilla-gateway/apperr"
 	"github.com/serfigas/brilla-gateway/auth"
+	"github.com/serfigas/brilla-gateway/internal/degrade"
 )
 
 // Limit is a rate: Rate requests per Period with bursts of Burst.
@@ -94,29 +94,28 @@ func (m *Memory) Allow(_ context.Context, key string, limit Limit) (bool, time.D
 	return true, 0, nil
 }
 
-// Fallback uses Primary (Redis) and, while it fails, Secondary (memory),
-// logging once each way; each Primary call is bounded to 250ms.
+// Fallback uses Primary (Redis) and, while it fails, Secondary (memory);
+// Gate decides which (and logs the transitions). Each Primary call is
+// bounded to 250ms.
 type Fallback struct {
 	Primary, Secondary Limiter
-	Logger             *slog.Logger
-	degraded           atomic.Bool
+	Gate               *degrade.Gate
 }
 
 // Allow implements Limiter.
 func (f *Fallback) Allow(ctx context.Context, key string, limit Limit) (bool, time.Duration, error) {
+	if !f.Gate.TryPrimary() {
+		return f.Secondary.Allow(ctx, key, limit)
+	}
 	pctx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
 	defer cancel()
 	ok, wait, err := f.Primary.Allow(pctx, key, limit)
-	if err == nil {
-		if f.degraded.CompareAndSwap(true, false) && f.Logger != nil {
-			f.Logger.Info("ratelimit: redis is back; limits are shared across replicas again")
-		}
-		return ok, wait, nil
+	if err != nil {
+		f.Gate.Failed(err)
+		return f.Secondary.Allow(ctx, key, limit)
 	}
-	if f.degraded.CompareAndSwap(false, true) && f.Logger != nil {
-		f.Logger.Warn("ratelimit: redis unavailable; limiting per process", "error", err.Error())
-	}
-	return f.Secondary.Allow(ctx, key, limit)
+	f.Gate.Succeeded()
+	return ok, wait, nil
 }
 
 // Limits are the rates per kind of client.

@@ -6,11 +6,15 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/serfigas/brilla-gateway/auth"
+	"github.com/serfigas/brilla-gateway/internal/degrade"
 	"github.com/serfigas/brilla-gateway/internal/redistest"
+	"github.com/serfigas/brilla-gateway/internal/testutil"
 )
 
 const redisDB = 10
@@ -104,5 +108,35 @@ func TestMiddleware(t *testing.T) {
 	}
 	if got := do("", "", "192.0.2.8:1").Code; got != 200 {
 		t.Fatalf("another address was limited: %d", got)
+	}
+}
+
+func TestFallbackKeepsLimitingThroughAnOutage(t *testing.T) {
+	redistest.Client(t, redisDB) // skips without Redis (fails under CI=true)
+	opts, err := redis.ParseURL(redistest.URL(redisDB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := redistest.NewCuttable(t, opts.Addr)
+	opts.Addr = proxy.Addr()
+	client := redis.NewClient(opts)
+	t.Cleanup(func() { _ = client.Close() })
+	logs := &testutil.SyncBuffer{}
+	f := &Fallback{
+		Primary:   NewRedis(client, redistest.Prefix(t)),
+		Secondary: NewMemory(),
+		Gate:      &degrade.Gate{Name: "ratelimit", Logger: slog.New(slog.NewTextHandler(logs, nil))},
+	}
+	proxy.Cut()
+	start := time.Now()
+	allowed, _ := burst(t, f, "k", PerMinute(3), 5)
+	if allowed != 3 {
+		t.Fatalf("allowed %d of 5 at 3/min during the outage", allowed)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("five checks during an outage took %v", d)
+	}
+	if n := strings.Count(logs.String(), "redis unavailable"); n != 1 {
+		t.Fatalf("outage logged %d times", n)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/serfigas/brilla-gateway/internal/degrade"
 	"github.com/serfigas/brilla-gateway/internal/redistest"
 )
 
@@ -29,10 +30,9 @@ func TestFallbackKeepsServingThroughARedisOutage(t *testing.T) {
 	logs := &testutil.SyncBuffer{}
 	local := NewLocal()
 	f := &Fallback{
-		Primary:       NewRedis(c, RedisOptions{Poll: 5 * time.Millisecond, Local: local}),
-		Secondary:     local,
-		Logger:        slog.New(slog.NewTextHandler(logs, nil)),
-		ProbeInterval: 100 * time.Millisecond,
+		Primary:   NewRedis(c, RedisOptions{Poll: 5 * time.Millisecond, Local: local}),
+		Secondary: local,
+		Gate:      &degrade.Gate{Name: "serializer", Logger: slog.New(slog.NewTextHandler(logs, nil)), ProbeInterval: 100 * time.Millisecond},
 	}
 	var inFlight, maxInFlight atomic.Int32
 	call := func() error {

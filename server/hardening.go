@@ -15,6 +15,7 @@ import (
 	"github.com/rs/cors"
 
 	"github.com/serfigas/brilla-gateway/cache"
+	"github.com/serfigas/brilla-gateway/internal/degrade"
 	"github.com/serfigas/brilla-gateway/limits"
 	"github.com/serfigas/brilla-gateway/metrics"
 	"github.com/serfigas/brilla-gateway/observability"
@@ -133,7 +134,8 @@ func rateLimiter(rdb redis.UniversalClient, prefix string, cfg *Config) ratelimi
 	if rdb == nil {
 		return memory
 	}
-	return &ratelimit.Fallback{Primary: ratelimit.NewRedis(rdb, prefix+"rate:"), Secondary: memory, Logger: cfg.Logger}
+	return &ratelimit.Fallback{Primary: ratelimit.NewRedis(rdb, prefix+"rate:"), Secondary: memory,
+		Gate: &degrade.Gate{Name: "ratelimit", Logger: cfg.Logger}}
 }
 
 // withCORS answers preflights and sets CORS headers for the allowed

@@ -31,6 +31,7 @@ import (
 	"github.com/serfigas/brilla-gateway/catalog"
 	"github.com/serfigas/brilla-gateway/graph"
 	"github.com/serfigas/brilla-gateway/graph/model"
+	"github.com/serfigas/brilla-gateway/internal/degrade"
 	"github.com/serfigas/brilla-gateway/limits"
 	"github.com/serfigas/brilla-gateway/loaders"
 	"github.com/serfigas/brilla-gateway/loginguard"
@@ -303,12 +304,12 @@ func New(cfg Config) (*Gateway, error) {
 		logins = &loginguard.Fallback{
 			Primary:   loginguard.NewRedis(rc, cfg.RedisPrefix, cfg.LoginPolicy),
 			Secondary: logins,
-			Logger:    logger,
+			Gate:      &degrade.Gate{Name: "loginguard", Logger: logger},
 		}
 		serial = &serializer.Fallback{
 			Primary:   serializer.NewRedis(rc, serializer.RedisOptions{Prefix: cfg.RedisPrefix + "ser:", Logger: logger, Local: local}),
 			Secondary: local,
-			Logger:    logger,
+			Gate:      &degrade.Gate{Name: "serializer", Logger: logger},
 		}
 	}
 	m := metrics.New()
