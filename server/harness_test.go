@@ -34,6 +34,7 @@ type env struct {
 	gateway  http.Handler
 	logs     *strings.Builder
 	logMu    *sync.Mutex
+	tokens   []string // customer tokens issued in this test
 }
 
 func newEnv(t *testing.T) *env {
@@ -48,6 +49,15 @@ func newEnvWith(t *testing.T, cfg sim.Config) *env {
 	t.Cleanup(up.Close)
 	e := &env{t: t, sim: s, upstream: up, logs: &strings.Builder{}, logMu: &sync.Mutex{}}
 	e.gateway = newGateway(t, e, nil)
+	// Every test's logs, whatever it did, hold no credential it used.
+	t.Cleanup(func() {
+		logs := e.logText()
+		for _, secret := range append([]string{testKey, testReadOnlyKey, simSecret, "mi_respuesta"}, e.tokens...) {
+			if strings.Contains(logs, secret) {
+				t.Errorf("the gateway logged a credential (%.12s…)", secret)
+			}
+		}
+	})
 	return e
 }
 
@@ -174,6 +184,7 @@ func (e *env) signIn(vat, contract string) string {
 	if out.GenerateToken.Token == "" {
 		e.t.Fatal("empty token")
 	}
+	e.tokens = append(e.tokens, out.GenerateToken.Token)
 	return out.GenerateToken.Token
 }
 
