@@ -30,6 +30,7 @@ type options struct {
 	latency     time.Duration
 	replicas    int
 	redisURL    string
+	rateLimit   bool
 	query       string
 	simURL      string
 	maxRequests int
@@ -45,6 +46,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.concurrency, "concurrency", 64, "concurrent workers, each with one request in flight")
 	fs.DurationVar(&o.latency, "latency", 15*time.Millisecond, "simulated latency of every upstream call (in-process simulator only)")
 	fs.IntVar(&o.replicas, "replicas", 1, "gateway replicas in this process, requests spread round-robin; >1 needs -redis-url")
+	fs.BoolVar(&o.rateLimit, "rate-limit", false, "keep the gateway's per-client rate limits on (the load is one client)")
 	fs.StringVar(&o.redisURL, "redis-url", os.Getenv("REDIS_URL"), "Redis shared by the replicas (default $REDIS_URL); keys go under a per-run prefix")
 	fs.StringVar(&o.query, "query", defaultQuery, "GraphQL query every request sends (with an API key holding catalog:read)")
 	fs.StringVar(&o.simURL, "sim-url", "", "use this running cmd/upstream-sim (loopback) instead of an in-process simulator")
