@@ -31,16 +31,6 @@ const invalidateTimeout = 5 * time.Second
 // Service.MaxArticles is not set.
 const DefaultMaxArticles = 200
 
-// Writer is the write half of the SERPI client.
-type Writer interface {
-	CreateSucursal(ctx context.Context, cred serpi.Credential, s serpi.Sucursal) (*serpi.WriteResult, error)
-	UpdateSucursal(ctx context.Context, cred serpi.Credential, s serpi.Sucursal) (*serpi.WriteResult, error)
-	CreateImpuesto(ctx context.Context, cred serpi.Credential, i serpi.Impuesto) (*serpi.WriteResult, error)
-	UpdateImpuesto(ctx context.Context, cred serpi.Credential, i serpi.Impuesto) (*serpi.WriteResult, error)
-	CreateArticulos(ctx context.Context, cred serpi.Credential, items []serpi.Articulo) (*serpi.WriteResult, error)
-	UpdateArticulos(ctx context.Context, cred serpi.Credential, items []serpi.Articulo) (*serpi.WriteResult, error)
-}
-
 // Catalog is the cached catalog: invalidated after a write, then read to
 // find what was written.
 type Catalog interface {
@@ -53,7 +43,7 @@ type Catalog interface {
 // Service performs catalog writes. Its zero value is not usable: Writer
 // and Catalog are required.
 type Service struct {
-	Writer  Writer
+	Writer  serpi.Writer
 	Catalog Catalog
 	// MaxArticles caps a bulk write (DefaultMaxArticles when <= 0).
 	MaxArticles int

@@ -27,17 +27,6 @@ type BrillaAPI interface {
 	ValidateContract(ctx context.Context, req brilla.ValidateContractRequest) (*brilla.ValidateContractResponse, error)
 }
 
-// SerpiWriter is the write half of the SERPI client. Writes are never
-// retried: a timed-out POST may have been applied.
-type SerpiWriter interface {
-	CreateSucursal(ctx context.Context, cred serpi.Credential, s serpi.Sucursal) (*serpi.WriteResult, error)
-	UpdateSucursal(ctx context.Context, cred serpi.Credential, s serpi.Sucursal) (*serpi.WriteResult, error)
-	CreateImpuesto(ctx context.Context, cred serpi.Credential, i serpi.Impuesto) (*serpi.WriteResult, error)
-	UpdateImpuesto(ctx context.Context, cred serpi.Credential, i serpi.Impuesto) (*serpi.WriteResult, error)
-	CreateArticulos(ctx context.Context, cred serpi.Credential, items []serpi.Articulo) (*serpi.WriteResult, error)
-	UpdateArticulos(ctx context.Context, cred serpi.Credential, items []serpi.Articulo) (*serpi.WriteResult, error)
-}
-
 // CatalogInvalidator drops cached collections after a write, so the next
 // read on any replica sees it, and reads them to find what was written.
 type CatalogInvalidator interface {
@@ -57,7 +46,7 @@ type Resolver struct {
 	// (registrationStatus, registration); nil reads Brilla directly.
 	RegistrationWatch RegistrationWatcher
 	// Serpi writes the catalog; Catalog forgets what a write changed.
-	Serpi   SerpiWriter
+	Serpi   serpi.Writer
 	Catalog CatalogInvalidator
 	// Logger receives problems that do not fail a request (such as a
 	// cache invalidation failing after a successful write); slog.Default()

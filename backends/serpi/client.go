@@ -40,6 +40,20 @@ const (
 // in one process using the same token must still take turns.
 var defaultSerializer serializer.Serializer = serializer.NewLocal()
 
+// Writer is the write half of the SERPI API. Writes are never retried: a
+// timed-out POST may have been applied, and repeating it could apply it
+// twice. *Client implements it.
+type Writer interface {
+	CreateSucursal(ctx context.Context, cred Credential, s Sucursal) (*WriteResult, error)
+	UpdateSucursal(ctx context.Context, cred Credential, s Sucursal) (*WriteResult, error)
+	CreateImpuesto(ctx context.Context, cred Credential, i Impuesto) (*WriteResult, error)
+	UpdateImpuesto(ctx context.Context, cred Credential, i Impuesto) (*WriteResult, error)
+	CreateArticulos(ctx context.Context, cred Credential, items []Articulo) (*WriteResult, error)
+	UpdateArticulos(ctx context.Context, cred Credential, items []Articulo) (*WriteResult, error)
+}
+
+var _ Writer = (*Client)(nil)
+
 // Client calls the SERPI catalog APIs. Every call goes through a per-token
 // serializer (SERPI refuses a token that is already in use) and has its own
 // deadline. Every failure is an *upstream.Error with Upstream "serpi".
