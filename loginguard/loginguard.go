@@ -1,6 +1,9 @@
-// Package loginguard counts failed sign-ins (generateToken) per document +
-// contract and refuses further attempts for the rest of a window once too
-// many failed, across every replica (Redis) or per process (memory).
+// Package loginguard limits sign-in attempts (generateToken) per document +
+// contract: each attempt reserves one of a window's allowance atomically
+// BEFORE Brilla is asked, so guesses sent in parallel cannot all slip past
+// the check. A success resets the count; an attempt that failed for a
+// reason other than wrong credentials (Brilla down) is refunded. Counted
+// across every replica (Redis) or per process (memory).
 package loginguard
 
 import (
@@ -23,13 +26,15 @@ const (
 	DefaultWindow      = 15 * time.Minute
 )
 
-// Guard counts failures. Keys are opaque subjects; callers pass Subject.
+// Guard counts attempts. Keys are opaque subjects; callers pass Subject.
 type Guard interface {
-	// Blocked reports whether subject is locked and for how long still.
-	Blocked(ctx context.Context, subject string) (bool, time.Duration, error)
-	// Fail records a failed attempt.
-	Fail(ctx context.Context, subject string) error
-	// Reset forgets the failures after a success.
+	// Begin reserves an attempt. When the window's allowance is spent it
+	// reports false and how long until the window ends.
+	Begin(ctx context.Context, subject string) (bool, time.Duration, error)
+	// Refund gives back an attempt that says nothing about the
+	// credentials (the upstream failed).
+	Refund(ctx context.Context, subject string) error
+	// Reset forgets the attempts after a success.
 	Reset(ctx context.Context, subject string) error
 }
 
@@ -56,8 +61,12 @@ func (p Policy) withDefaults() Policy {
 	return p
 }
 
-// Memory is a per-process Guard. Its map is pruned of expired windows on
-// every write, so it does not grow without bound.
+// maxMemorySubjects bounds the memory guard; past it, expired windows are
+// pruned and, if still full, the new subject is refused rather than letting
+// a flood of made-up documents grow the map.
+const maxMemorySubjects = 100_000
+
+// Memory is a per-process Guard.
 type Memory struct {
 	policy Policy
 	now    func() time.Time
@@ -66,7 +75,7 @@ type Memory struct {
 }
 
 type window struct {
-	failures int
+	attempts int
 	until    time.Time
 }
 
@@ -75,34 +84,48 @@ func NewMemory(p Policy) *Memory {
 	return &Memory{policy: p.withDefaults(), now: time.Now, counts: map[string]window{}}
 }
 
-// Blocked implements Guard.
-func (m *Memory) Blocked(_ context.Context, subject string) (bool, time.Duration, error) {
+// Begin implements Guard. The window starts at the first attempt.
+func (m *Memory) Begin(_ context.Context, subject string) (bool, time.Duration, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	w, ok := m.counts[subject]
 	now := m.now()
-	if !ok || !now.Before(w.until) || w.failures < m.policy.MaxFailures {
-		return false, 0, nil
+	w, ok := m.counts[subject]
+	if ok && !now.Before(w.until) {
+		ok = false
 	}
-	return true, w.until.Sub(now), nil
+	if !ok {
+		if len(m.counts) >= maxMemorySubjects {
+			m.prune(now)
+			if len(m.counts) >= maxMemorySubjects {
+				return false, time.Second, nil
+			}
+		}
+		w = window{until: now.Add(m.policy.Window)}
+	}
+	if w.attempts >= m.policy.MaxFailures {
+		return false, w.until.Sub(now), nil
+	}
+	w.attempts++
+	m.counts[subject] = w
+	return true, 0, nil
 }
 
-// Fail implements Guard. The window starts at the first failure.
-func (m *Memory) Fail(_ context.Context, subject string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	now := m.now()
+func (m *Memory) prune(now time.Time) {
 	for k, w := range m.counts {
 		if !now.Before(w.until) {
 			delete(m.counts, k)
 		}
 	}
-	w, ok := m.counts[subject]
-	if !ok {
-		w = window{until: now.Add(m.policy.Window)}
+}
+
+// Refund implements Guard.
+func (m *Memory) Refund(_ context.Context, subject string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if w, ok := m.counts[subject]; ok && w.attempts > 0 {
+		w.attempts--
+		m.counts[subject] = w
 	}
-	w.failures++
-	m.counts[subject] = w
 	return nil
 }
 
@@ -115,7 +138,7 @@ func (m *Memory) Reset(_ context.Context, subject string) error {
 }
 
 // Redis is a Guard shared by every replica: one counter per subject whose
-// expiry is set by the first failure of the window.
+// expiry is set by the first attempt of the window.
 type Redis struct {
 	client redis.UniversalClient
 	prefix string
@@ -129,38 +152,44 @@ func NewRedis(client redis.UniversalClient, prefix string, p Policy) *Redis {
 
 func (r *Redis) key(subject string) string { return r.prefix + "login:" + subject }
 
-// failScript increments the counter and starts the window on the first
-// failure, atomically, so a crash between INCR and PEXPIRE cannot leave a
-// counter that never expires.
-var failScript = redis.NewScript(`
-local n = redis.call('INCR', KEYS[1])
-if n == 1 or redis.call('PTTL', KEYS[1]) < 0 then
+// beginScript reserves an attempt unless the allowance is spent, starting
+// the window on the first one, atomically: no two replicas can both take
+// the last attempt. It returns {1, 0} or {0, remaining ms}.
+var beginScript = redis.NewScript(`
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+local ttl = redis.call('PTTL', KEYS[1])
+if n >= tonumber(ARGV[2]) and ttl > 0 then
+  return {0, ttl}
+end
+n = redis.call('INCR', KEYS[1])
+if n == 1 or ttl < 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
 end
-return n`)
+return {1, 0}`)
 
-// Blocked implements Guard.
-func (r *Redis) Blocked(ctx context.Context, subject string) (bool, time.Duration, error) {
-	pipe := r.client.Pipeline()
-	get := pipe.Get(ctx, r.key(subject))
-	ttl := pipe.PTTL(ctx, r.key(subject))
-	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
-		return false, 0, fmt.Errorf("loginguard: read counter: %w", err)
+// refundScript gives an attempt back without touching the window.
+var refundScript = redis.NewScript(`
+if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then
+  return redis.call('DECR', KEYS[1])
+end
+return 0`)
+
+// Begin implements Guard.
+func (r *Redis) Begin(ctx context.Context, subject string) (bool, time.Duration, error) {
+	res, err := beginScript.Run(ctx, r.client, []string{r.key(subject)}, r.policy.Window.Milliseconds(), r.policy.MaxFailures).Int64Slice()
+	if err != nil || len(res) != 2 {
+		return false, 0, fmt.Errorf("loginguard: reserve attempt: %w", err)
 	}
-	n, err := get.Int()
-	if err == redis.Nil || (err == nil && n < r.policy.MaxFailures) {
-		return false, 0, nil
+	if res[0] == 1 {
+		return true, 0, nil
 	}
-	if err != nil {
-		return false, 0, fmt.Errorf("loginguard: counter: %w", err)
-	}
-	return true, max(ttl.Val(), time.Second), nil
+	return false, max(time.Duration(res[1])*time.Millisecond, time.Second), nil
 }
 
-// Fail implements Guard.
-func (r *Redis) Fail(ctx context.Context, subject string) error {
-	if err := failScript.Run(ctx, r.client, []string{r.key(subject)}, r.policy.Window.Milliseconds()).Err(); err != nil {
-		return fmt.Errorf("loginguard: count failure: %w", err)
+// Refund implements Guard.
+func (r *Redis) Refund(ctx context.Context, subject string) error {
+	if err := refundScript.Run(ctx, r.client, []string{r.key(subject)}).Err(); err != nil {
+		return fmt.Errorf("loginguard: refund: %w", err)
 	}
 	return nil
 }
@@ -205,29 +234,29 @@ func (f *Fallback) primaryFailed(err error) bool {
 	return false
 }
 
-// Blocked implements Guard.
-func (f *Fallback) Blocked(ctx context.Context, subject string) (bool, time.Duration, error) {
+// Begin implements Guard.
+func (f *Fallback) Begin(ctx context.Context, subject string) (bool, time.Duration, error) {
 	if !f.Gate.TryPrimary() {
-		return f.Secondary.Blocked(ctx, subject)
+		return f.Secondary.Begin(ctx, subject)
 	}
 	pctx, cancel := f.bounded(ctx)
 	defer cancel()
-	blocked, wait, err := f.Primary.Blocked(pctx, subject)
+	ok, wait, err := f.Primary.Begin(pctx, subject)
 	if f.primaryFailed(err) {
-		return f.Secondary.Blocked(ctx, subject)
+		return f.Secondary.Begin(ctx, subject)
 	}
-	return blocked, wait, nil
+	return ok, wait, nil
 }
 
-// Fail implements Guard.
-func (f *Fallback) Fail(ctx context.Context, subject string) error {
-	if !f.Gate.TryPrimary() {
-		return f.Secondary.Fail(ctx, subject)
+// Refund implements Guard.
+func (f *Fallback) Refund(ctx context.Context, subject string) error {
+	if f.Gate.Degraded() {
+		return f.Secondary.Refund(ctx, subject)
 	}
 	pctx, cancel := f.bounded(ctx)
 	defer cancel()
-	if f.primaryFailed(f.Primary.Fail(pctx, subject)) {
-		return f.Secondary.Fail(ctx, subject)
+	if f.primaryFailed(f.Primary.Refund(pctx, subject)) {
+		return f.Secondary.Refund(ctx, subject)
 	}
 	return nil
 }

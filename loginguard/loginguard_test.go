@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,58 +18,77 @@ import (
 
 const redisDB = 9
 
-// exercise runs the lockout rule against any Guard: four failures leave
-// the subject open, the fifth locks it, a success resets it.
+// exercise runs the lockout rule against any Guard: five attempts pass,
+// the sixth is refused for the rest of the window; a refund gives one back
+// and a success resets.
 func exercise(t *testing.T, g Guard, subject string) {
 	t.Helper()
 	ctx := context.Background()
-	for i := 1; i <= 4; i++ {
-		if err := g.Fail(ctx, subject); err != nil {
-			t.Fatal(err)
-		}
-		if blocked, _, err := g.Blocked(ctx, subject); err != nil || blocked {
-			t.Fatalf("blocked after %d failures (err %v)", i, err)
+	for i := 1; i <= 5; i++ {
+		if ok, _, err := g.Begin(ctx, subject); err != nil || !ok {
+			t.Fatalf("attempt %d refused (err %v)", i, err)
 		}
 	}
-	if err := g.Fail(ctx, subject); err != nil {
+	ok, wait, err := g.Begin(ctx, subject)
+	if err != nil || ok || wait <= 0 || wait > DefaultWindow {
+		t.Fatalf("6th attempt: ok %v wait %v err %v", ok, wait, err)
+	}
+	if ok, _, _ := g.Begin(ctx, subject+"-other"); !ok {
+		t.Fatal("another subject is blocked too")
+	}
+	if err := g.Refund(ctx, subject); err != nil {
 		t.Fatal(err)
 	}
-	blocked, wait, err := g.Blocked(ctx, subject)
-	if err != nil || !blocked || wait <= 0 || wait > DefaultWindow {
-		t.Fatalf("after 5 failures: blocked %v wait %v err %v", blocked, wait, err)
-	}
-	if blocked, _, _ := g.Blocked(ctx, subject+"-other"); blocked {
-		t.Fatal("another subject is blocked too")
+	if ok, _, _ := g.Begin(ctx, subject); !ok {
+		t.Fatal("a refunded attempt was not given back")
 	}
 	if err := g.Reset(ctx, subject); err != nil {
 		t.Fatal(err)
 	}
-	if blocked, _, _ := g.Blocked(ctx, subject); blocked {
+	if ok, _, _ := g.Begin(ctx, subject); !ok {
 		t.Fatal("still blocked after a reset")
+	}
+	_ = g.Reset(ctx, subject)
+}
+
+// Parallel attempts cannot get past the allowance: of 60 at once, 5 pass.
+func concurrentBegins(t *testing.T, g Guard, subject string) {
+	t.Helper()
+	var passed atomic.Int64
+	var wg sync.WaitGroup
+	for range 60 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if ok, _, err := g.Begin(context.Background(), subject); err == nil && ok {
+				passed.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if passed.Load() != DefaultMaxFailures {
+		t.Fatalf("%d of 60 parallel attempts passed, want %d", passed.Load(), DefaultMaxFailures)
 	}
 }
 
 func TestMemory(t *testing.T) {
 	m := NewMemory(Policy{})
 	exercise(t, m, Subject("123456789", "12345678"))
+	concurrentBegins(t, m, Subject("parallel", "1"))
 
-	// The window runs from the first failure and then forgets.
+	// The window runs from the first attempt and then forgets.
 	now := time.Now()
 	m.now = func() time.Time { return now }
 	s := Subject("1", "2")
-	for range 5 {
-		_ = m.Fail(context.Background(), s)
+	for range 6 {
+		_, _, _ = m.Begin(context.Background(), s)
 	}
-	if blocked, wait, _ := m.Blocked(context.Background(), s); !blocked || wait != DefaultWindow {
-		t.Fatalf("blocked %v wait %v", blocked, wait)
+	if ok, wait, _ := m.Begin(context.Background(), s); ok || wait != DefaultWindow {
+		t.Fatalf("ok %v wait %v", ok, wait)
 	}
 	now = now.Add(DefaultWindow)
-	if blocked, _, _ := m.Blocked(context.Background(), s); blocked {
+	if ok, _, _ := m.Begin(context.Background(), s); !ok {
 		t.Fatal("still blocked after the window")
-	}
-	_ = m.Fail(context.Background(), "x") // prunes expired windows
-	if _, ok := m.counts[s]; ok {
-		t.Fatal("expired window kept in memory")
 	}
 }
 
@@ -77,25 +98,28 @@ func TestRedisSharedAcrossReplicas(t *testing.T) {
 	a, b := NewRedis(rdb, prefix, Policy{}), NewRedis(rdb, prefix, Policy{})
 	s := Subject("987654321", "87654321")
 	exercise(t, a, s)
-	// Failures counted on two replicas add up.
+	concurrentBegins(t, a, Subject("parallel", "2"))
+	// Attempts counted on two replicas add up.
 	for i := range 5 {
 		g := Guard(a)
 		if i%2 == 1 {
 			g = b
 		}
-		if err := g.Fail(t.Context(), s); err != nil {
+		if ok, _, err := g.Begin(t.Context(), s); err != nil || !ok {
 			t.Fatal(err)
 		}
 	}
-	if blocked, _, _ := b.Blocked(t.Context(), s); !blocked {
-		t.Fatal("5 failures across two replicas did not block")
+	if ok, _, _ := b.Begin(t.Context(), s); ok {
+		t.Fatal("5 attempts across two replicas did not block")
 	}
 	ttl := rdb.PTTL(t.Context(), a.key(s)).Val()
 	if ttl <= 0 || ttl > DefaultWindow {
 		t.Fatalf("counter TTL %v, want within the window", ttl)
 	}
-	if keys := rdb.Keys(t.Context(), prefix+"*").Val(); len(keys) != 1 || strings.Contains(keys[0], "987654321") {
-		t.Fatalf("keys %v: want one opaque key", keys)
+	for _, k := range rdb.Keys(t.Context(), prefix+"*").Val() {
+		if strings.Contains(k, "987654321") {
+			t.Fatalf("key %q names the document", k)
+		}
 	}
 }
 
@@ -127,7 +151,7 @@ func TestFallbackThroughAnOutage(t *testing.T) {
 	}
 	proxy.Restore()
 	testutil.WaitUntil(t, "redis back", func() bool {
-		_, _, _ = f.Blocked(context.Background(), "probe")
+		_, _, _ = f.Begin(context.Background(), "probe")
 		return strings.Contains(logs.String(), "redis is back")
 	})
 }

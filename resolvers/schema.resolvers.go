@@ -30,11 +30,13 @@ func (r *mutationResolver) GenerateToken(ctx context.Context, input model.Genera
 	}
 	vat, contract := strings.TrimSpace(input.Vat), strings.TrimSpace(input.ContractNumber)
 	subject := loginguard.Subject(vat, contract)
-	// SECURITY: after repeated wrong answers the pair is locked for the
-	// rest of the window on every replica, so answers cannot be guessed.
-	if blocked, wait, err := r.Logins.Blocked(ctx, subject); err != nil {
+	// SECURITY: every attempt reserves one of the pair's allowance before
+	// Brilla is asked (so parallel guesses cannot all get through); after
+	// repeated wrong answers the pair is locked for the rest of the window
+	// on every replica, so answers cannot be guessed.
+	if ok, wait, err := r.Logins.Begin(ctx, subject); err != nil {
 		return nil, err
-	} else if blocked {
+	} else if !ok {
 		return nil, &apperr.Error{Code: apperr.RateLimited, RetryAfter: wait,
 			Message: "too many failed attempts for this document and contract; try again later"}
 	}
@@ -45,14 +47,14 @@ func (r *mutationResolver) GenerateToken(ctx context.Context, input model.Genera
 		Answer:         input.Answer,
 	})
 	if upstream.IsKind(err, upstream.KindUnauthorized) {
-		if ferr := r.Logins.Fail(ctx, subject); ferr != nil {
-			return nil, ferr
-		}
-		// Say nothing about which part was wrong: that would let a caller
-		// confirm documents and contracts one guess at a time.
+		// The reserved attempt stays counted. Say nothing about which part
+		// was wrong: that would let a caller confirm documents and
+		// contracts one guess at a time.
 		return nil, apperr.New(apperr.Unauthenticated, "the document, contract, question or answer is not valid")
 	}
 	if err != nil {
+		// Brilla failing says nothing about the credentials.
+		_ = r.Logins.Refund(ctx, subject)
 		return nil, err
 	}
 	if err := r.Logins.Reset(ctx, subject); err != nil {

@@ -1,7 +1,10 @@
 package server_test
 
 import (
+	"fmt"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/serfigas/brilla-gateway/backends/brilla"
 	"github.com/serfigas/brilla-gateway/backends/sim"
@@ -53,5 +56,24 @@ func TestSuccessfulSignInResetsTheCount(t *testing.T) {
 	e.do(signInMutation, signInVars("123456789", "12345678", "mi_respuesta")).ok(t, &ok)
 	for range 4 {
 		e.do(signInMutation, signInVars("123456789", "12345678", "wrong")).wantCode(t, "UNAUTHENTICATED")
+	}
+}
+
+// Guesses sent in parallel cannot slip past the lockout: every attempt
+// reserves its place before Brilla is asked.
+func TestParallelGuessesReachBrillaAtMostFiveTimes(t *testing.T) {
+	c := newCluster(t, 2, sim.Config{Latency: 20 * time.Millisecond}, "")
+	c.resetStats()
+	var wg sync.WaitGroup
+	for i := range 30 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			post(t, c.replicas[i%2], signInMutation, signInVars("123456789", "12345678", fmt.Sprintf("guess-%d", i)))
+		}()
+	}
+	wg.Wait()
+	if n := c.stats().Calls["POST "+brilla.PathTokenGenerate]; n != 5 {
+		t.Fatalf("Brilla saw %d of 30 parallel guesses, want 5", n)
 	}
 }
