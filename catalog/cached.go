@@ -65,11 +65,13 @@ func NewCached(loader *Loader, c *cache.Cache, policy cache.Policy, recheck time
 	return &Cached{loader: loader, cache: c, policy: policy, recheck: recheck, now: time.Now, indexes: map[string]builtIndex{}}
 }
 
-// Key returns the cache key of a collection read with cred. It names the
-// credential by a hash so Redis never holds SERPI secrets, and separates
-// credentials so one client's view never serves another's.
+// Key returns the cache key of a collection read with cred. SERPI's
+// secret key identifies the client company whose catalog it is; its tokens
+// are interchangeable turns on the same data. So the key names the secret
+// key (by a hash: Redis never holds SERPI secrets) and not the token, and
+// a write through any token invalidates what every token reads.
 func Key(cred serpi.Credential, collection string) string {
-	sum := sha256.Sum256([]byte(cred.SecretKey + "\x00" + cred.Token))
+	sum := sha256.Sum256([]byte("serpi-secret\x00" + cred.SecretKey))
 	return "serpi:" + hex.EncodeToString(sum[:12]) + ":" + collection
 }
 

@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,7 +18,7 @@ import (
 func TestCachedWalksOnceReusesTheIndexAndInvalidates(t *testing.T) {
 	ctl := simkit.NewControl(0)
 	s := serpi.NewSimulator(serpi.SimConfig{Branches: 30, Taxes: 5, Articles: 5,
-		Credentials: map[string][]string{"secret": {"tok-a", "tok-b"}}}, ctl)
+		Credentials: map[string][]string{"secret": {"tok-a", "tok-b"}, "other-secret": {"tok-c"}}}, ctl)
 	up := httptest.NewServer(s.Handler())
 	defer up.Close()
 	c := cache.New(cache.NewMemory(100), slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -25,6 +26,7 @@ func TestCachedWalksOnceReusesTheIndexAndInvalidates(t *testing.T) {
 	cached := NewCached(NewLoader(serpi.NewClient(up.URL), 10), c, cache.Policy{Fresh: time.Minute, Stale: time.Minute}, time.Nanosecond)
 	credA := serpi.Credential{SecretKey: "secret", Token: "tok-a"}
 	credB := serpi.Credential{SecretKey: "secret", Token: "tok-b"}
+	credC := serpi.Credential{SecretKey: "other-secret", Token: "tok-c"}
 	ctx := t.Context()
 
 	first, err := cached.Branches(ctx, credA)
@@ -39,24 +41,35 @@ func TestCachedWalksOnceReusesTheIndexAndInvalidates(t *testing.T) {
 	if n := ctl.Stats.Snapshot().Calls["GET /api/v1/Sucursales"]; n != walk {
 		t.Errorf("second read walked SERPI again (%d calls, had %d)", n, walk)
 	}
-	// Another credential is another entry: never served from A's.
+	// Another token of the same client company reads the same catalog...
 	if _, err := cached.Branches(ctx, credB); err != nil {
 		t.Fatal(err)
 	}
-	if n := ctl.Stats.Snapshot().Calls["GET /api/v1/Sucursales"]; n != 2*walk {
-		t.Errorf("credential B did not walk its own copy (%d calls, want %d)", n, 2*walk)
+	if n := ctl.Stats.Snapshot().Calls["GET /api/v1/Sucursales"]; n != walk {
+		t.Errorf("token B walked again (%d calls, had %d)", n, walk)
 	}
+	// ... another secret key is another company: its own entry.
+	if _, err := cached.Branches(ctx, credC); err != nil {
+		t.Fatal(err)
+	}
+	if n := ctl.Stats.Snapshot().Calls["GET /api/v1/Sucursales"]; n != 2*walk {
+		t.Errorf("another secret key did not walk its own copy (%d calls, want %d)", n, 2*walk)
+	}
+	// A write through token A invalidates what token B reads.
 	if err := cached.Invalidate(ctx, credA, CollectionBranches); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cached.Branches(ctx, credA); err != nil {
+	if _, err := cached.Branches(ctx, credB); err != nil {
 		t.Fatal(err)
 	}
 	if n := ctl.Stats.Snapshot().Calls["GET /api/v1/Sucursales"]; n != 3*walk {
-		t.Errorf("after Invalidate the next read did not walk SERPI (%d calls, want %d)", n, 3*walk)
+		t.Errorf("after Invalidate token B's read did not walk SERPI (%d calls, want %d)", n, 3*walk)
 	}
-	if Key(credA, CollectionBranches) == Key(credB, CollectionBranches) {
-		t.Error("two credentials share a cache key")
+	if Key(credA, CollectionBranches) != Key(credB, CollectionBranches) || Key(credA, CollectionBranches) == Key(credC, CollectionBranches) {
+		t.Error("cache keys do not follow the secret key")
+	}
+	if strings.Contains(Key(credA, CollectionBranches), "secret") {
+		t.Error("the key holds the secret key")
 	}
 }
 

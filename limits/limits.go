@@ -51,7 +51,12 @@ func (s Shape) MutateOperationContext(_ context.Context, rc *graphql.OperationCo
 	if op == nil {
 		return nil
 	}
-	w := walker{fragments: rc.Doc.Fragments, visiting: map[string]bool{}}
+	return s.Check(rc.Doc, op)
+}
+
+// Check applies the limits to one operation of doc.
+func (s Shape) Check(doc *ast.QueryDocument, op *ast.OperationDefinition) *gqlerror.Error {
+	w := walker{fragments: doc.Fragments, visiting: map[string]bool{}}
 	depth := w.depth(op.SelectionSet, 0)
 	if s.MaxDepth > 0 && depth > s.MaxDepth {
 		return refuse("operation is %d levels deep; the limit is %d", depth, s.MaxDepth)
@@ -63,6 +68,17 @@ func (s Shape) MutateOperationContext(_ context.Context, rc *graphql.OperationCo
 		return refuse("introspection is disabled on this endpoint")
 	}
 	return nil
+}
+
+// Accepts reports whether every operation of a valid document passes the
+// limits (used to refuse storing abusive persisted queries).
+func (s Shape) Accepts(doc *ast.QueryDocument) bool {
+	for _, op := range doc.Operations {
+		if s.Check(doc, op) != nil {
+			return false
+		}
+	}
+	return true
 }
 
 func refuse(format string, args ...any) *gqlerror.Error {

@@ -35,12 +35,16 @@ type Metrics struct {
 	cache            *prometheus.CounterVec
 	serializerWait   *prometheus.HistogramVec
 	subscriptions    prometheus.Gauge
+
+	namesMu sync.Mutex
+	names   map[string]bool
 }
 
 // New registers every metric on a fresh registry, with Go runtime and
 // process collectors.
 func New() *Metrics {
 	m := &Metrics{
+		names:    map[string]bool{},
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gateway_graphql_requests_total",
@@ -177,6 +181,25 @@ func (m *Metrics) Extension() graphql.HandlerExtension { return operationMetrics
 
 type operationMetrics struct{ m *Metrics }
 
+// maxOperationNames bounds the operation label: clients choose operation
+// names, and every new name would be a new series forever.
+const maxOperationNames = 200
+
+// operationLabel is name while fewer than maxOperationNames distinct names
+// have been seen (or it was seen before), "other" after.
+func (m *Metrics) operationLabel(name string) string {
+	m.namesMu.Lock()
+	defer m.namesMu.Unlock()
+	if m.names[name] {
+		return name
+	}
+	if len(m.names) >= maxOperationNames {
+		return "other"
+	}
+	m.names[name] = true
+	return name
+}
+
 var _ interface {
 	graphql.HandlerExtension
 	graphql.ResponseInterceptor
@@ -238,6 +261,7 @@ func (o operationMetrics) InterceptResponse(ctx context.Context, next graphql.Re
 	case len(resp.Errors) > 0:
 		outcome = "error"
 	}
+	name = o.m.operationLabel(name)
 	o.m.requests.WithLabelValues(name, typ, outcome).Inc()
 	o.m.requestDuration.WithLabelValues(name, typ).Observe(time.Since(start).Seconds())
 	return resp

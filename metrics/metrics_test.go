@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -65,5 +66,18 @@ func TestObserversFeedTheMetrics(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+}
+
+func TestOperationNamesAreBounded(t *testing.T) {
+	m := New()
+	for i := range maxOperationNames + 50 {
+		m.operationLabel(fmt.Sprintf("Op%d", i))
+	}
+	if got := m.operationLabel("Op1"); got != "Op1" {
+		t.Fatalf("a known name became %q", got)
+	}
+	if got := m.operationLabel("BrandNew"); got != "other" {
+		t.Fatalf("name %d became %q, want other", maxOperationNames+51, got)
 	}
 }

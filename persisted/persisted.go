@@ -33,15 +33,18 @@ type Store struct {
 	store  cache.Store
 	prefix string
 	ttl    time.Duration
+	accept func(query string) bool
 }
 
 // NewStore keeps APQ entries in store under prefix for ttl (DefaultTTL
-// when <= 0).
-func NewStore(store cache.Store, prefix string, ttl time.Duration) *Store {
+// when <= 0). gqlgen registers a hash before it validates the query, so
+// accept (when not nil) decides what may be stored: a valid document
+// within the gateway's limits, not whatever an anonymous caller sends.
+func NewStore(store cache.Store, prefix string, ttl time.Duration, accept func(query string) bool) *Store {
 	if ttl <= 0 {
 		ttl = DefaultTTL
 	}
-	return &Store{store: store, prefix: prefix, ttl: ttl}
+	return &Store{store: store, prefix: prefix, ttl: ttl, accept: accept}
 }
 
 var _ graphql.Cache[string] = (*Store)(nil)
@@ -58,7 +61,7 @@ func (s *Store) Get(ctx context.Context, hash string) (string, bool) {
 
 // Add implements graphql.Cache.
 func (s *Store) Add(ctx context.Context, hash, query string) {
-	if len(query) > MaxQueryBytes {
+	if len(query) > MaxQueryBytes || (s.accept != nil && !s.accept(query)) {
 		return
 	}
 	_ = s.store.Set(ctx, s.prefix+hash, cache.Entry{Value: []byte(query), StoredAt: time.Now()}, s.ttl)

@@ -12,7 +12,7 @@ import (
 
 func TestStoreSharesHashesAcrossReplicasOfOneStore(t *testing.T) {
 	shared := cache.NewMemory(10)
-	a, b := NewStore(shared, "apq:", 0), NewStore(shared, "apq:", 0)
+	a, b := NewStore(shared, "apq:", 0, nil), NewStore(shared, "apq:", 0, nil)
 	q := "{ taxes { totalCount } }"
 	a.Add(context.Background(), Hash(q), q)
 	if got, ok := b.Get(context.Background(), Hash(q)); !ok || got != q {
@@ -70,5 +70,17 @@ func TestTrustedLetsOnlyManifestOperationsRun(t *testing.T) {
 				t.Fatalf("code %v", err.Extensions["code"])
 			}
 		})
+	}
+}
+
+func TestStoreOnlyKeepsAcceptedQueries(t *testing.T) {
+	s := NewStore(cache.NewMemory(10), "apq:", 0, func(q string) bool { return q == "good" })
+	s.Add(context.Background(), Hash("good"), "good")
+	s.Add(context.Background(), Hash("bad"), "bad")
+	if _, ok := s.Get(context.Background(), Hash("good")); !ok {
+		t.Fatal("accepted query not stored")
+	}
+	if _, ok := s.Get(context.Background(), Hash("bad")); ok {
+		t.Fatal("refused query stored")
 	}
 }

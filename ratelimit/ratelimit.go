@@ -8,14 +8,19 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
@@ -122,56 +127,182 @@ func (f *Fallback) Allow(ctx context.Context, key string, limit Limit) (bool, ti
 type Limits struct {
 	APIKey   Limit // per API key
 	Customer Limit // per customer token
-	IP       Limit // per client address, for anonymous callers
+	IP       Limit // per client address, for every caller without an API key
 }
+
+// Config is the rate limiter of a gateway.
+type Config struct {
+	Limiter Limiter
+	Limits  Limits
+	// TrustedProxies are the load balancers whose X-Forwarded-For names
+	// the client; without them the connection's address is the client.
+	TrustedProxies []netip.Prefix
+	Logger         *slog.Logger
+}
+
+type addrKey struct{}
 
 // Middleware refuses requests over their client's limit with HTTP 429, a
 // Retry-After header and a GraphQL error RATE_LIMITED carrying
 // retryAfterSeconds. It must run after auth.KeyStore.Middleware so the
-// caller is known. A zero Limit disables that kind of limit.
-func Middleware(l Limiter, limits Limits, logger *slog.Logger, next http.Handler) http.Handler {
+// caller is known. It also records the client's address for Operations,
+// which limits what a websocket sends after its upgrade.
+func (c Config) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key, limit := clientKey(r, limits)
-		if limit.IsZero() {
-			next.ServeHTTP(w, r)
-			return
-		}
-		ok, wait, err := l.Allow(r.Context(), key, limit)
-		if err != nil {
-			// Failing open: an unavailable limiter must not take the API down.
-			logger.Warn("rate limiter failed; request let through", "error", err.Error())
-			next.ServeHTTP(w, r)
-			return
-		}
+		addr := clientAddr(r, c.TrustedProxies)
+		ctx := context.WithValue(r.Context(), addrKey{}, addr)
+		r = r.WithContext(ctx)
+		ok, wait := c.allow(ctx, auth.FromContext(ctx), addr)
 		if ok {
 			next.ServeHTTP(w, r)
 			return
 		}
-		secs := int(math.Ceil(wait.Seconds()))
-		w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+		secs := retrySeconds(wait)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusTooManyRequests)
 		_ = json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]any{{
-			"message":    "too many requests from this client; retry later",
-			"extensions": map[string]any{"code": string(apperr.RateLimited), "retryAfterSeconds": max(secs, 1)},
+			"message":    refusal,
+			"extensions": map[string]any{"code": string(apperr.RateLimited), "retryAfterSeconds": secs},
 		}}})
 	})
 }
 
-// clientKey names the caller for limiting: its API key, else its customer
-// token (hashed), else its address.
-func clientKey(r *http.Request, limits Limits) (string, Limit) {
-	p := auth.FromContext(r.Context())
-	switch {
-	case p.Key != nil:
-		return "key:" + p.Key.Name, limits.APIKey
-	case p.CustomerToken != "":
-		sum := sha256.Sum256([]byte(p.CustomerToken))
-		return "cust:" + hex.EncodeToString(sum[:12]), limits.Customer
+const refusal = "too many requests from this client; retry later"
+
+func retrySeconds(wait time.Duration) int { return max(int(math.Ceil(wait.Seconds())), 1) }
+
+// allow charges every bucket the caller draws on: an API key its own; any
+// other caller its address (so a made-up bearer token buys no extra
+// budget) and, with a customer token, that token's too. A failing limiter
+// lets the request through: it must not take the API down.
+func (c Config) allow(ctx context.Context, p auth.Principal, addr string) (bool, time.Duration) {
+	type charge struct {
+		key   string
+		limit Limit
 	}
+	var charges []charge
+	if p.Key != nil {
+		charges = append(charges, charge{"key:" + p.Key.Name, c.Limits.APIKey})
+	} else {
+		charges = append(charges, charge{"ip:" + addr, c.Limits.IP})
+		if p.CustomerToken != "" {
+			sum := sha256.Sum256([]byte(p.CustomerToken))
+			charges = append(charges, charge{"cust:" + hex.EncodeToString(sum[:12]), c.Limits.Customer})
+		}
+	}
+	for _, ch := range charges {
+		if ch.limit.IsZero() {
+			continue
+		}
+		ok, wait, err := c.Limiter.Allow(ctx, ch.key, ch.limit)
+		if err != nil {
+			if c.Logger != nil {
+				c.Logger.Warn("rate limiter failed; request let through", "error", err.Error())
+			}
+			continue
+		}
+		if !ok {
+			return false, wait
+		}
+	}
+	return true, 0
+}
+
+// Operations is a gqlgen operation interceptor that charges every
+// operation arriving over a stream marked with MarkStream (a websocket:
+// its upgrade was one HTTP request, its operations are many) against the
+// same buckets as an HTTP request of that caller.
+type Operations struct{ Config Config }
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationInterceptor
+} = Operations{}
+
+// ExtensionName implements graphql.HandlerExtension.
+func (Operations) ExtensionName() string { return "RateLimitOperations" }
+
+// Validate implements graphql.HandlerExtension.
+func (Operations) Validate(graphql.ExecutableSchema) error { return nil }
+
+type streamKey struct{}
+
+// MarkStream marks ctx as a websocket connection's, whose operations
+// Operations limits one by one.
+func MarkStream(ctx context.Context) context.Context {
+	return context.WithValue(ctx, streamKey{}, true)
+}
+
+// InterceptOperation implements graphql.OperationInterceptor.
+func (o Operations) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	if marked, _ := ctx.Value(streamKey{}).(bool); !marked {
+		return next(ctx)
+	}
+	addr, _ := ctx.Value(addrKey{}).(string)
+	if ok, wait := o.Config.allow(ctx, auth.FromContext(ctx), addr); !ok {
+		err := gqlerror.Errorf("%s", refusal)
+		err.Extensions = map[string]any{"code": string(apperr.RateLimited), "retryAfterSeconds": retrySeconds(wait)}
+		return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{err}})
+	}
+	return next(ctx)
+}
+
+// clientAddr is the caller's address: the connection's, or, when the
+// connection comes from a trusted proxy, the right-most address of
+// X-Forwarded-For that is not itself a trusted proxy.
+func clientAddr(r *http.Request, trusted []netip.Prefix) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
-	return "ip:" + strings.TrimSpace(host), limits.IP
+	isTrusted := func(s string) bool {
+		a, err := netip.ParseAddr(strings.TrimSpace(s))
+		if err != nil {
+			return false
+		}
+		for _, p := range trusted {
+			if p.Contains(a.Unmap()) {
+				return true
+			}
+		}
+		return false
+	}
+	if len(trusted) == 0 || !isTrusted(host) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if hop == "" {
+			continue
+		}
+		if _, err := netip.ParseAddr(hop); err != nil {
+			break // garbage: trust nothing further left
+		}
+		if !isTrusted(hop) {
+			return hop
+		}
+	}
+	return host
+}
+
+// ParsePrefixes reads a comma-separated list of CIDRs or addresses.
+func ParsePrefixes(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, item := range strings.Split(list, ",") {
+		if item = strings.TrimSpace(item); item == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(item); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(item)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither a CIDR nor an address", item)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }

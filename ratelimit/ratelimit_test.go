@@ -2,7 +2,6 @@ package ratelimit
 
 import (
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -72,13 +71,18 @@ func TestMiddleware(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	proxies, err := ParsePrefixes("10.0.0.0/8, 192.0.2.200")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
-	h := keys.Middleware(Middleware(NewMemory(), Limits{APIKey: PerMinute(2), IP: PerMinute(1)}, slog.New(slog.NewTextHandler(io.Discard, nil)), ok))
-	do := func(header, value, addr string) *httptest.ResponseRecorder {
+	cfg := Config{Limiter: NewMemory(), Limits: Limits{APIKey: PerMinute(2), Customer: PerMinute(5), IP: PerMinute(1)}, TrustedProxies: proxies}
+	h := keys.Middleware(cfg.Middleware(ok))
+	do := func(addr string, headers ...string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodPost, "/graphql", nil)
 		req.RemoteAddr = addr
-		if header != "" {
-			req.Header.Set(header, value)
+		for i := 0; i+1 < len(headers); i += 2 {
+			req.Header.Add(headers[i], headers[i+1])
 		}
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
@@ -86,15 +90,15 @@ func TestMiddleware(t *testing.T) {
 	}
 	// An API key gets its own budget wherever it comes from.
 	for i, want := range []int{200, 200, 429} {
-		if got := do("X-Api-Key", "secret-key", "10.0.0.1:1234").Code; got != want {
+		if got := do("198.51.100.1:1234", "X-Api-Key", "secret-key").Code; got != want {
 			t.Fatalf("key request %d: %d, want %d", i, got, want)
 		}
 	}
-	// Anonymous callers are limited per address.
-	if got := do("", "", "192.0.2.7:1").Code; got != 200 {
+	// Anonymous callers are limited per address...
+	if got := do("192.0.2.7:1").Code; got != 200 {
 		t.Fatalf("first anonymous request: %d", got)
 	}
-	rec := do("", "", "192.0.2.7:2")
+	rec := do("192.0.2.7:2")
 	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" {
 		t.Fatalf("second anonymous request: %d, Retry-After %q", rec.Code, rec.Header().Get("Retry-After"))
 	}
@@ -106,8 +110,35 @@ func TestMiddleware(t *testing.T) {
 	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body.Errors[0].Extensions["code"] != "RATE_LIMITED" || body.Errors[0].Extensions["retryAfterSeconds"] == nil {
 		t.Fatalf("body %s", rec.Body.String())
 	}
-	if got := do("", "", "192.0.2.8:1").Code; got != 200 {
+	// ... and a made-up bearer token buys no extra budget.
+	if got := do("192.0.2.7:3", "Authorization", "Bearer forged-1").Code; got != http.StatusTooManyRequests {
+		t.Fatalf("a made-up token got past the address limit: %d", got)
+	}
+	if got := do("192.0.2.8:1").Code; got != 200 {
 		t.Fatalf("another address was limited: %d", got)
+	}
+	// Behind a trusted proxy the client is the right-most untrusted hop;
+	// an untrusted sender's X-Forwarded-For is ignored.
+	if got := do("10.1.2.3:5", "X-Forwarded-For", "203.0.113.9, 192.0.2.200").Code; got != 200 {
+		t.Fatalf("first request of 203.0.113.9 via the proxies: %d", got)
+	}
+	if got := do("10.9.9.9:5", "X-Forwarded-For", "203.0.113.9").Code; got != http.StatusTooManyRequests {
+		t.Fatalf("second request of 203.0.113.9 via another proxy: %d", got)
+	}
+	if got := do("198.51.100.77:5", "X-Forwarded-For", "203.0.113.10").Code; got != 200 {
+		t.Fatalf("untrusted sender: %d", got)
+	}
+	if got := do("198.51.100.77:6", "X-Forwarded-For", "203.0.113.11").Code; got != http.StatusTooManyRequests {
+		t.Fatal("an untrusted sender rotated X-Forwarded-For to escape its limit")
+	}
+}
+
+func TestParsePrefixes(t *testing.T) {
+	if p, err := ParsePrefixes(" 10.0.0.0/8,::1 , 192.0.2.1"); err != nil || len(p) != 3 {
+		t.Fatalf("%v %v", p, err)
+	}
+	if _, err := ParsePrefixes("10.0.0.0/8,not-an-ip"); err == nil {
+		t.Fatal("garbage accepted")
 	}
 }
 

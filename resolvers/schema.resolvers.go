@@ -69,7 +69,7 @@ func (r *mutationResolver) GenerateToken(ctx context.Context, input model.Genera
 
 // Node is the resolver for the node field.
 func (r *queryResolver) Node(ctx context.Context, id string) (model.Node, error) {
-	typ, _, err := relay.ParseGlobalID(id)
+	typ, rawID, err := relay.ParseGlobalID(id)
 	if err != nil {
 		return nil, apperr.BadInput("id", "%q is not a global ID", id)
 	}
@@ -81,7 +81,7 @@ func (r *queryResolver) Node(ctx context.Context, id string) (model.Node, error)
 		}
 		// SECURITY: a customer node resolves only to the caller's own
 		// customer; any other customer's ID is simply not found.
-		if customer.ID != id {
+		if customer.Vat != rawID {
 			return nil, nil
 		}
 		return customer, nil

@@ -6,8 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/vektah/gqlparser/v2"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
@@ -47,6 +51,9 @@ type Hardening struct {
 	// DisableRateLimits turns them off.
 	RateLimits        ratelimit.Limits
 	DisableRateLimits bool
+	// TrustedProxies are the load balancers whose X-Forwarded-For names
+	// the client for per-address limits; none: the connection's address.
+	TrustedProxies []netip.Prefix
 	// CORSOrigins are the browser origins allowed to call the API from
 	// other sites ("*" allows any); none: same-origin only.
 	CORSOrigins []string
@@ -105,19 +112,25 @@ func (h *Hardening) applyDefaults() {
 }
 
 // useGraphQLExtensions installs the operation-level protections.
-func useGraphQLExtensions(gql *handler.Server, h Hardening, store cache.Store, prefix string, m *metrics.Metrics) {
+func useGraphQLExtensions(gql *handler.Server, schema *ast.Schema, h Hardening, store cache.Store, prefix string, m *metrics.Metrics) {
 	gql.Use(m.Extension())
 	if !h.DisableIntrospection {
 		gql.Use(extension.Introspection{})
 	}
-	gql.Use(limits.Shape{MaxDepth: max(h.MaxDepth, 0), MaxAliases: max(h.MaxAliases, 0), NoIntrospection: h.DisableIntrospection})
+	shape := limits.Shape{MaxDepth: max(h.MaxDepth, 0), MaxAliases: max(h.MaxAliases, 0), NoIntrospection: h.DisableIntrospection}
+	gql.Use(shape)
 	if h.MaxComplexity > 0 {
 		gql.Use(extension.FixedComplexityLimit(h.MaxComplexity))
 	}
 	if h.TrustedDocuments != nil {
 		gql.Use(persisted.Trusted{Manifest: h.TrustedDocuments})
 	} else {
-		gql.Use(extension.AutomaticPersistedQuery{Cache: persisted.NewStore(store, prefix+"apq:", h.APQTTL)})
+		// Only a valid query within the limits is remembered for a week.
+		accept := func(query string) bool {
+			doc, errs := gqlparser.LoadQueryWithRules(schema, query, nil)
+			return errs == nil && shape.Accepts(doc)
+		}
+		gql.Use(extension.AutomaticPersistedQuery{Cache: persisted.NewStore(store, prefix+"apq:", h.APQTTL, accept)})
 	}
 }
 

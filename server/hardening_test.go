@@ -3,6 +3,8 @@ package server_test
 import (
 	"bufio"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -108,6 +110,12 @@ func TestAPQHashRegisteredOnOneReplicaWorksOnAnother(t *testing.T) {
 	persistedQuery(t, c.replicas[1], q, false, key(testKey)).ok(t, &second)
 	if second.Taxes.TotalCount == 0 || second.Taxes.TotalCount != first.Taxes.TotalCount {
 		t.Fatalf("replica B answered %+v, replica A %+v", second, first)
+	}
+	// Nothing invalid or over the limits is remembered: gqlgen registers a
+	// hash before validating, so the store refuses it itself.
+	for _, junk := range []string{`{ noSuchField }`, `{ __schema { types { fields { type { fields { type { fields { type { name } } } } } } } } }`} {
+		persistedQuery(t, c.replicas[0], junk, true, key(testKey))
+		persistedQuery(t, c.replicas[1], junk, false, key(testKey)).wantCode(t, "PERSISTED_QUERY_NOT_FOUND")
 	}
 	// A hash that does not match its query is refused.
 	bad := postRaw(t, c.replicas[0], map[string]any{"query": q, "extensions": map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": persisted.Hash("other")}}}, key(testKey))
@@ -336,5 +344,26 @@ func TestLogsNeverHoldCredentialsOrDocuments(t *testing.T) {
 	}
 	if os.Getenv("GATEWAY_PRINT_LOGS") != "" {
 		t.Log(logs)
+	}
+}
+
+// A client that stalls mid-body does not hold its connection past the
+// request deadline.
+func TestStalledBodyIsCutAtTheRequestDeadline(t *testing.T) {
+	e := newEnv(t)
+	h := newGateway(t, e, func(c *server.Config) { c.RequestTimeout = 300 * time.Millisecond })
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, _ = fmt.Fprintf(conn, "POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"query\":")
+	start := time.Now()
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, _ = io.ReadAll(conn) // returns when the server answers and closes, or cuts the connection
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("a stalled upload held its connection for %v", d)
 	}
 }

@@ -373,7 +373,8 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	schemaCfg := graph.Config{Resolvers: root, Directives: resolvers.Directives()}
 	limits.Complexity(&schemaCfg.Complexity)
-	gql := handler.New(graph.NewExecutableSchema(schemaCfg))
+	es := graph.NewExecutableSchema(schemaCfg)
+	gql := handler.New(es)
 	addStreamingTransports(gql, &cfg, keys)
 	gql.AddTransport(transport.Options{})
 	gql.AddTransport(transport.GET{})
@@ -384,7 +385,7 @@ func New(cfg Config) (*Gateway, error) {
 	uploadLimit := cfg.MaxAttachmentsTotalBytes + cfg.MaxBodyBytes
 	gql.AddTransport(transport.MultipartForm{MaxUploadSize: uploadLimit, MaxMemory: uploadLimit + 1})
 	gql.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	useGraphQLExtensions(gql, cfg.Hardening, store, cfg.RedisPrefix, m)
+	useGraphQLExtensions(gql, es.Schema(), cfg.Hardening, store, cfg.RedisPrefix, m)
 	gql.Use(loaders.Middleware{Brilla: customerReads, Catalog: catalogReads})
 	gql.SetErrorPresenter(apperr.Presenter(logger))
 	gql.SetRecoverFunc(apperr.Recover(logger))
@@ -392,7 +393,15 @@ func New(cfg Config) (*Gateway, error) {
 	mux := http.NewServeMux()
 	var api http.Handler = gql
 	if !cfg.Hardening.DisableRateLimits {
-		api = ratelimit.Middleware(rateLimiter(rdb, cfg.RedisPrefix, &cfg), cfg.Hardening.RateLimits, logger, api)
+		rl := ratelimit.Config{
+			Limiter:        rateLimiter(rdb, cfg.RedisPrefix, &cfg),
+			Limits:         cfg.Hardening.RateLimits,
+			TrustedProxies: cfg.Hardening.TrustedProxies,
+			Logger:         logger,
+		}
+		api = rl.Middleware(api)
+		// A websocket's operations come after its one HTTP request.
+		gql.Use(ratelimit.Operations{Config: rl})
 	}
 	mux.Handle("/graphql", limitBody(cfg.MaxBodyBytes, uploadLimit, withDeadline(cfg.RequestTimeout, streams, registration.Middleware(keys.Middleware(api)))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -478,6 +487,9 @@ func withDeadline(d time.Duration, streams context.Context, next http.Handler) h
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), d)
 		defer cancel()
+		// The deadline must bound reading the body too: a client that
+		// stalls mid-upload would otherwise hold its connection and memory.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/serfigas/brilla-gateway/backends/sim"
 	"github.com/serfigas/brilla-gateway/internal/redistest"
 	"github.com/serfigas/brilla-gateway/internal/testutil"
+	"github.com/serfigas/brilla-gateway/ratelimit"
 	"github.com/serfigas/brilla-gateway/server"
 )
 
@@ -709,5 +710,29 @@ func TestWebsocketOriginsAndKeepalive(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if err := mute.write(map[string]any{"type": "ping"}); err == nil {
 		t.Fatal("a client that never answered pings is still connected")
+	}
+}
+
+// A websocket's operations are rate limited one by one, like HTTP
+// requests of the same caller: the upgrade is not a free pass.
+func TestWebsocketOperationsAreRateLimited(t *testing.T) {
+	se := newSubEnv(t, 1, time.Hour, false, func(c *server.Config) {
+		c.Hardening.RateLimits = ratelimit.Limits{APIKey: ratelimit.PerMinute(3), Customer: ratelimit.PerMinute(3), IP: ratelimit.PerMinute(50)}
+	})
+	ws := dialWS(t, se.replicas[0].wsURL(), map[string]any{"X-Api-Key": testKey}, nil)
+	allowed, limited := 0, 0
+	for i := range 10 {
+		r := wsQuery(t, ws, fmt.Sprint(i+1), `{ taxes(first: 1) { totalCount } }`)
+		if len(r.Errors) == 0 {
+			allowed++
+			continue
+		}
+		r.wantCode(t, "RATE_LIMITED")
+		limited++
+	}
+	// The key came in connection_init, so the upgrade was charged to the
+	// address; the key's three go to the first three operations.
+	if allowed != 3 || limited != 7 {
+		t.Fatalf("over one websocket: %d allowed, %d limited; want 3 and 7", allowed, limited)
 	}
 }

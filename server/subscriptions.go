@@ -20,6 +20,7 @@ import (
 
 	"github.com/serfigas/brilla-gateway/apperr"
 	"github.com/serfigas/brilla-gateway/auth"
+	"github.com/serfigas/brilla-gateway/ratelimit"
 )
 
 // Defaults of the subscription settings in Config.
@@ -98,6 +99,8 @@ func websocketInit(keys *auth.KeyStore, perConnection int) transport.WebsocketIn
 		if authorization != "" || apiKey != "" {
 			ctx = auth.WithPrincipal(ctx, keys.Identify(authorization, apiKey))
 		}
+		// Its operations are rate limited one by one (ratelimit.Operations).
+		ctx = ratelimit.MarkStream(ctx)
 		return context.WithValue(ctx, slotsKey{}, &slots{max: int64(perConnection)}), nil, nil
 	}
 }
