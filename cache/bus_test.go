@@ -198,7 +198,7 @@ func TestRedisBusCloseEndsTheSubscription(t *testing.T) {
 func TestRedisBusSaysWhenItMayHaveMissedKeys(t *testing.T) {
 	prefix := redistest.Prefix(t)
 	_ = redistest.Client(t, busDB) // skips without Redis
-	opt, err := redis.ParseURL(redistest.URL(busDB))
+	opt, err := redis.ParseURL(redistest.URL(t, busDB))
 	if err != nil {
 		t.Fatal(err)
 	}

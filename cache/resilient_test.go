@@ -22,7 +22,7 @@ const (
 func TestResilientFailsOverAndBack(t *testing.T) {
 	direct := redistest.Client(t, testDB) // the real server; skips without Redis
 	prefix := redistest.Prefix(t)
-	opt, err := redis.ParseURL(redistest.URL(testDB))
+	opt, err := redis.ParseURL(redistest.URL(t, testDB))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -125,7 +125,7 @@ func TestRedisSharedAcrossReplicas(t *testing.T) {
 
 func TestFallbackThroughAnOutage(t *testing.T) {
 	redistest.Client(t, redisDB) // skips without Redis (fails under CI=true)
-	opts, err := redis.ParseURL(redistest.URL(redisDB))
+	opts, err := redis.ParseURL(redistest.URL(t, redisDB))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -144,7 +144,7 @@ func TestParsePrefixes(t *testing.T) {
 
 func TestFallbackKeepsLimitingThroughAnOutage(t *testing.T) {
 	redistest.Client(t, redisDB) // skips without Redis (fails under CI=true)
-	opts, err := redis.ParseURL(redistest.URL(redisDB))
+	opts, err := redis.ParseURL(redistest.URL(t, redisDB))
 	if err != nil {
 		t.Fatal(err)
 	}

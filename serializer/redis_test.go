@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,17 +19,13 @@ import (
 
 const testRedisDB = 12
 
-// redisOptions returns go-redis options for the test server: REDIS_URL
-// when set, else the local default, always on testRedisDB.
+// redisOptions returns go-redis options for this test binary's own Redis
+// (see redistest), on testRedisDB.
 func redisOptions(t testing.TB) *redis.Options {
 	t.Helper()
-	url := os.Getenv("REDIS_URL")
-	if url == "" {
-		url = "redis://127.0.0.1:6379"
-	}
-	opt, err := redis.ParseURL(url)
+	opt, err := redis.ParseURL(redistest.URL(t, testRedisDB))
 	if err != nil {
-		t.Fatalf("REDIS_URL: %v", err)
+		t.Fatalf("redistest URL: %v", err)
 	}
 	opt.DB = testRedisDB
 	return opt
@@ -40,16 +35,11 @@ func redisOptions(t testing.TB) *redis.Options {
 // when no Redis answers (failing it instead when CI=true).
 func rawRedis(t testing.TB) *redis.Client {
 	t.Helper()
+	redistest.Client(t, testRedisDB) // skips or fails when there is no Redis
 	c := redis.NewClient(redisOptions(t))
 	t.Cleanup(func() { _ = c.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if err := c.Ping(ctx).Err(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("redis unreachable at %s (CI=true): %v", c.Options().Addr, err)
-		}
-		t.Skipf("redis unreachable at %s (set REDIS_URL or start redis-server): %v", c.Options().Addr, err)
-	}
 	if err := c.FlushDB(ctx).Err(); err != nil {
 		t.Fatalf("flushdb: %v", err)
 	}

@@ -36,7 +36,7 @@ func newCluster(t *testing.T, n int, cfg sim.Config, redisURL string, tune ...fu
 	t.Helper()
 	rdb := redistest.Client(t, redisDB)
 	if redisURL == "" {
-		redisURL = redistest.URL(redisDB)
+		redisURL = redistest.URL(t, redisDB)
 	}
 	e := newEnvWith(t, cfg)
 	c := &cluster{env: e, rdb: rdb, prefix: fmt.Sprintf("t%d:", time.Now().UnixNano())}
@@ -183,7 +183,7 @@ func TestCustomerReadsAreSharedAcrossReplicasButNeverAcrossCustomers(t *testing.
 }
 
 func TestRedisOutageKeepsAnsweringAndRedisIsUsedAgainAfter(t *testing.T) {
-	opts, err := redis.ParseURL(redistest.URL(redisDB))
+	opts, err := redis.ParseURL(redistest.URL(t, redisDB))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,7 @@ func newSubEnv(t *testing.T, n int, regDelay time.Duration, withRedis bool, tune
 			c.RegistrationPollMax = 120 * time.Millisecond
 			c.RegistrationLease = 2 * time.Second
 			if withRedis {
-				c.RedisURL = redistest.URL(redisDB)
+				c.RedisURL = redistest.URL(t, redisDB)
 				c.RedisPrefix = se.prefix
 				c.CacheSecret = "test-cache-secret-0123456789"
 			}

@@ -1,0 +1,4 @@
+package redistest
+
+// WithDB exposes withDB to the external tests.
+var WithDB = withDB
