@@ -4,11 +4,11 @@ import (
 	"context"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/serfigas/brilla-gateway/apperr"
-	"github.com/serfigas/brilla-gateway/auth"
 	"github.com/serfigas/brilla-gateway/backends/serpi"
-	"github.com/serfigas/brilla-gateway/catalogwrite"
+	"github.com/serfigas/brilla-gateway/graph/apperr"
 	"github.com/serfigas/brilla-gateway/graph/model"
+	"github.com/serfigas/brilla-gateway/internal/auth"
+	"github.com/serfigas/brilla-gateway/internal/catalog/catalogwrite"
 )
 
 // writeCredential returns the SERPI credential bound to the caller's API

@@ -10,13 +10,13 @@ import (
 	"errors"
 	"sort"
 
-	"github.com/serfigas/brilla-gateway/apperr"
 	"github.com/serfigas/brilla-gateway/backends/serpi"
-	"github.com/serfigas/brilla-gateway/catalog"
 	"github.com/serfigas/brilla-gateway/graph"
+	"github.com/serfigas/brilla-gateway/graph/apperr"
 	"github.com/serfigas/brilla-gateway/graph/model"
-	"github.com/serfigas/brilla-gateway/loaders"
-	"github.com/serfigas/brilla-gateway/relay"
+	"github.com/serfigas/brilla-gateway/graph/relay"
+	"github.com/serfigas/brilla-gateway/internal/catalog"
+	"github.com/serfigas/brilla-gateway/resolvers/loaders"
 )
 
 // Amortization is the resolver for the amortization field.

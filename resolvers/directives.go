@@ -5,9 +5,9 @@ import (
 	"fmt"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/serfigas/brilla-gateway/auth"
 	"github.com/serfigas/brilla-gateway/graph"
 	"github.com/serfigas/brilla-gateway/graph/model"
+	"github.com/serfigas/brilla-gateway/internal/auth"
 )
 
 var scopes = map[model.Scope]auth.Scope{

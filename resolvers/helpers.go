@@ -6,11 +6,11 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/serfigas/brilla-gateway/apperr"
-	"github.com/serfigas/brilla-gateway/auth"
 	"github.com/serfigas/brilla-gateway/backends/brilla"
+	"github.com/serfigas/brilla-gateway/graph/apperr"
 	"github.com/serfigas/brilla-gateway/graph/model"
-	"github.com/serfigas/brilla-gateway/loaders"
+	"github.com/serfigas/brilla-gateway/internal/auth"
+	"github.com/serfigas/brilla-gateway/resolvers/loaders"
 )
 
 // Bounds of creditQuote's arguments.

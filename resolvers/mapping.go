@@ -8,9 +8,9 @@ import (
 	"github.com/serfigas/brilla-gateway/backends/brilla"
 	"github.com/serfigas/brilla-gateway/backends/serpi"
 	"github.com/serfigas/brilla-gateway/backends/wire"
-	"github.com/serfigas/brilla-gateway/catalog"
 	"github.com/serfigas/brilla-gateway/graph/model"
-	"github.com/serfigas/brilla-gateway/relay"
+	"github.com/serfigas/brilla-gateway/graph/relay"
+	"github.com/serfigas/brilla-gateway/internal/catalog"
 )
 
 // Type names used in global IDs and cursors.

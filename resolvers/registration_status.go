@@ -4,7 +4,7 @@ import (
 	"context"
 
 	"github.com/serfigas/brilla-gateway/graph/model"
-	"github.com/serfigas/brilla-gateway/regwatch"
+	"github.com/serfigas/brilla-gateway/internal/registration/regwatch"
 )
 
 // RegistrationWatcher follows registrations until Brilla decides them;

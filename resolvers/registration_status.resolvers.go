@@ -9,8 +9,8 @@ import (
 	"context"
 	"strings"
 
-	"github.com/serfigas/brilla-gateway/apperr"
 	"github.com/serfigas/brilla-gateway/graph"
+	"github.com/serfigas/brilla-gateway/graph/apperr"
 	"github.com/serfigas/brilla-gateway/graph/model"
 )
 

@@ -6,9 +6,9 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 
-	"github.com/serfigas/brilla-gateway/apperr"
+	"github.com/serfigas/brilla-gateway/graph/apperr"
 	"github.com/serfigas/brilla-gateway/graph/model"
-	"github.com/serfigas/brilla-gateway/registration"
+	"github.com/serfigas/brilla-gateway/internal/registration"
 )
 
 // toRegistrationInput maps register's GraphQL input to the registration

@@ -11,7 +11,7 @@ import (
 	"fmt"
 
 	"github.com/serfigas/brilla-gateway/graph/model"
-	"github.com/serfigas/brilla-gateway/registration"
+	"github.com/serfigas/brilla-gateway/internal/registration"
 )
 
 // Register is the resolver for the register field.

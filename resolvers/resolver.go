@@ -13,9 +13,9 @@ import (
 	"github.com/serfigas/brilla-gateway/backends/serpi"
 	"github.com/serfigas/brilla-gateway/graph"
 	"github.com/serfigas/brilla-gateway/graph/model"
-	"github.com/serfigas/brilla-gateway/loaders"
-	"github.com/serfigas/brilla-gateway/loginguard"
-	"github.com/serfigas/brilla-gateway/registration"
+	"github.com/serfigas/brilla-gateway/internal/customer/loginguard"
+	"github.com/serfigas/brilla-gateway/internal/registration"
+	"github.com/serfigas/brilla-gateway/resolvers/loaders"
 )
 
 // BrillaAPI is what the resolvers call on Brilla directly; per-customer

@@ -12,15 +12,15 @@ import (
 	"strings"
 	"time"
 
-	"github.com/serfigas/brilla-gateway/apperr"
-	"github.com/serfigas/brilla-gateway/auth"
 	"github.com/serfigas/brilla-gateway/backends/brilla"
 	"github.com/serfigas/brilla-gateway/backends/upstream"
 	"github.com/serfigas/brilla-gateway/graph"
+	"github.com/serfigas/brilla-gateway/graph/apperr"
 	"github.com/serfigas/brilla-gateway/graph/model"
-	"github.com/serfigas/brilla-gateway/loaders"
-	"github.com/serfigas/brilla-gateway/loginguard"
-	"github.com/serfigas/brilla-gateway/relay"
+	"github.com/serfigas/brilla-gateway/graph/relay"
+	"github.com/serfigas/brilla-gateway/internal/auth"
+	"github.com/serfigas/brilla-gateway/internal/customer/loginguard"
+	"github.com/serfigas/brilla-gateway/resolvers/loaders"
 )
 
 // GenerateToken is the resolver for the generateToken field.

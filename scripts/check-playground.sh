@@ -34,7 +34,7 @@ trap 'rm -f "$log"' EXIT
 cd "$repo_root"
 status=0
 CHROMIUM="$chromium" PLAYGROUND_SCREENSHOT="$shot" \
-	go test -count=1 -run '^TestRenderInChromium$' -v ./playground/ >"$log" 2>&1 || status=$?
+	go test -count=1 -run '^TestRenderInChromium$' -v ./internal/edge/playground/ >"$log" 2>&1 || status=$?
 # Drop Chromium's harmless D-Bus noise.
 grep -v -e 'dbus' -e 'unexpected operator' "$log" || true
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# fetch-graphiql.sh - vendor the GraphiQL UI served by ./playground.
+# fetch-graphiql.sh - vendor the GraphiQL UI served by ./internal/edge/playground.
 #
 # Downloads exact versions of graphiql, react and react-dom from the npm
 # registry with `npm pack` (npm verifies the registry's sha512 integrity),
 # checks the four UMD/CSS files against the SRI hashes that gqlgen v0.17.95's
 # playground handler pins for the same CDN URLs, and copies them plus each
-# package's LICENSE into playground/assets/vendor/ with a README.md listing
+# package's LICENSE into internal/edge/playground/assets/vendor/ with a README.md listing
 # versions and sha256 sums.
 #
 # Usage: scripts/fetch-graphiql.sh   (from anywhere inside the repo)
@@ -17,7 +17,7 @@ REACT_VERSION=18.2.0
 REACT_DOM_VERSION=18.2.0
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-dest="$repo_root/playground/assets/vendor"
+dest="$repo_root/internal/edge/playground/assets/vendor"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -16,8 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/serfigas/brilla-gateway/backends/serializer"
 	"github.com/serfigas/brilla-gateway/backends/upstream"
-	"github.com/serfigas/brilla-gateway/serializer"
 )
 
 const (

@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/serfigas/brilla-gateway/backends/serializer"
 	"github.com/serfigas/brilla-gateway/backends/simkit"
 	"github.com/serfigas/brilla-gateway/backends/upstream"
 	"github.com/serfigas/brilla-gateway/backends/wire"
-	"github.com/serfigas/brilla-gateway/serializer"
 )
 
 func TestListHappyPaths(t *testing.T) {

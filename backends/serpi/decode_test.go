@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/serfigas/brilla-gateway/backends/serializer"
 	"github.com/serfigas/brilla-gateway/backends/upstream"
-	"github.com/serfigas/brilla-gateway/serializer"
 )
 
 // canned is one scripted answer of a fake SERPI.

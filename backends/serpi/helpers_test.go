@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/serfigas/brilla-gateway/backends/serializer"
 	"github.com/serfigas/brilla-gateway/backends/simkit"
 	"github.com/serfigas/brilla-gateway/backends/upstream"
-	"github.com/serfigas/brilla-gateway/serializer"
 )
 
 // demo is the simulator's default credential.

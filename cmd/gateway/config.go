@@ -10,10 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/serfigas/brilla-gateway/auth"
-	"github.com/serfigas/brilla-gateway/registration"
-	"github.com/serfigas/brilla-gateway/regwatch"
-	"github.com/serfigas/brilla-gateway/server"
+	"github.com/serfigas/brilla-gateway/internal/auth"
+	"github.com/serfigas/brilla-gateway/internal/edge/server"
+	"github.com/serfigas/brilla-gateway/internal/registration"
+	"github.com/serfigas/brilla-gateway/internal/registration/regwatch"
 )
 
 // options are the command line, each flag defaulting to its environment

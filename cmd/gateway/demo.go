@@ -8,9 +8,9 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/serfigas/brilla-gateway/auth"
 	"github.com/serfigas/brilla-gateway/backends/brilla"
 	"github.com/serfigas/brilla-gateway/backends/sim"
+	"github.com/serfigas/brilla-gateway/internal/auth"
 )
 
 // Demo credentials. They exist only in -demo mode, where the upstreams are

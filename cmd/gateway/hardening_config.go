@@ -10,10 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/serfigas/brilla-gateway/persisted"
-	"github.com/serfigas/brilla-gateway/ratelimit"
-	"github.com/serfigas/brilla-gateway/resilience"
-	"github.com/serfigas/brilla-gateway/server"
+	"github.com/serfigas/brilla-gateway/backends/resilience"
+	"github.com/serfigas/brilla-gateway/internal/edge/persisted"
+	"github.com/serfigas/brilla-gateway/internal/edge/ratelimit"
+	"github.com/serfigas/brilla-gateway/internal/edge/server"
 )
 
 // hardeningFlags declares the operator's knobs (limits, persisted

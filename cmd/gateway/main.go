@@ -20,9 +20,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/serfigas/brilla-gateway/auth"
-	"github.com/serfigas/brilla-gateway/observability"
-	"github.com/serfigas/brilla-gateway/server"
+	"github.com/serfigas/brilla-gateway/internal/auth"
+	"github.com/serfigas/brilla-gateway/internal/edge/observability"
+	"github.com/serfigas/brilla-gateway/internal/edge/server"
 )
 
 func main() {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/serfigas/brilla-gateway/internal/testutil"
 
-	"github.com/serfigas/brilla-gateway/auth"
+	"github.com/serfigas/brilla-gateway/internal/auth"
 )
 
 func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }

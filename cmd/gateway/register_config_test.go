@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/serfigas/brilla-gateway/registration"
+	"github.com/serfigas/brilla-gateway/internal/registration"
 )
 
 func TestRegisterLimitsAndWindowsFromFlagsAndEnv(t *testing.T) {

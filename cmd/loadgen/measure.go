@@ -21,11 +21,11 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/serfigas/brilla-gateway/auth"
 	"github.com/serfigas/brilla-gateway/backends/sim"
 	"github.com/serfigas/brilla-gateway/backends/simkit"
 	"github.com/serfigas/brilla-gateway/cache"
-	"github.com/serfigas/brilla-gateway/server"
+	"github.com/serfigas/brilla-gateway/internal/auth"
+	"github.com/serfigas/brilla-gateway/internal/edge/server"
 )
 
 // The simulators' SERPI credential (cmd/upstream-sim and sim.New accept it

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/serfigas/brilla-gateway/apperr"
 	"github.com/serfigas/brilla-gateway/backends/wire"
+	"github.com/serfigas/brilla-gateway/graph/apperr"
 )
 
 // Money is whole Colombian pesos. It serializes as a JSON integer and

@@ -1,0 +1,268 @@
+// Package metrics holds the gateway's Prometheus metrics on a registry of
+// its own (no global state): GraphQL requests by operation and outcome,
+// latency histograms, upstream calls by upstream, endpoint and status,
+// retries, circuit state, cache hits and misses, serializer wait time and
+// open subscriptions.
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/serfigas/brilla-gateway/backends/serializer"
+)
+
+// Metrics is one gateway's set of metrics.
+type Metrics struct {
+	registry *prometheus.Registry
+
+	requests         *prometheus.CounterVec
+	requestDuration  *prometheus.HistogramVec
+	upstreamCalls    *prometheus.CounterVec
+	upstreamDuration *prometheus.HistogramVec
+	upstreamRetries  *prometheus.CounterVec
+	circuitState     *prometheus.GaugeVec
+	cache            *prometheus.CounterVec
+	serializerWait   *prometheus.HistogramVec
+	subscriptions    prometheus.Gauge
+
+	namesMu sync.Mutex
+	names   map[string]bool
+}
+
+// New registers every metric on a fresh registry, with Go runtime and
+// process collectors.
+func New() *Metrics {
+	m := &Metrics{
+		names:    map[string]bool{},
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_graphql_requests_total",
+			Help: "GraphQL operations by operation name, type and outcome (ok, error, refused).",
+		}, []string{"operation", "type", "outcome"}),
+		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gateway_graphql_request_duration_seconds",
+			Help:    "GraphQL operation latency by operation name and type.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
+		}, []string{"operation", "type"}),
+		upstreamCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_upstream_calls_total",
+			Help: "HTTP attempts to upstreams by upstream, endpoint (as the API documents name it) and status (0: no answer).",
+		}, []string{"upstream", "endpoint", "status"}),
+		upstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gateway_upstream_call_duration_seconds",
+			Help:    "Upstream HTTP attempt latency by upstream.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
+		}, []string{"upstream"}),
+		upstreamRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_upstream_retries_total",
+			Help: "Retried upstream reads by upstream.",
+		}, []string{"upstream"}),
+		circuitState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gateway_upstream_circuit_state",
+			Help: "Circuit breaker state by upstream: 0 closed, 1 half-open, 2 open.",
+		}, []string{"upstream"}),
+		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_cache_requests_total",
+			Help: "Cache lookups by result: hit (fresh), stale (served while refreshed), miss.",
+		}, []string{"result"}),
+		serializerWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gateway_serializer_wait_seconds",
+			Help:    "Time a call waited for its token's turn, by upstream.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"upstream"}),
+		subscriptions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gateway_open_subscriptions",
+			Help: "GraphQL subscriptions currently open on this replica.",
+		}),
+	}
+	m.registry.MustRegister(m.requests, m.requestDuration, m.upstreamCalls, m.upstreamDuration, m.upstreamRetries,
+		m.circuitState, m.cache, m.serializerWait, m.subscriptions,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the metrics in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
+}
+
+// Registry exposes the registry (tests gather from it).
+func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
+
+// ---- upstreams (resilience.Observer) ----------------------------------
+
+var (
+	numericSegment = regexp.MustCompile(`/\d+(/|$)`)
+)
+
+// Endpoint names a request the way the upstream documents (and the
+// simulators' counters) name it: "GET /api/brilla/v1/credits/{loan_id}".
+// Ids are folded into templates so the label set stays small.
+func Endpoint(req *http.Request) string {
+	path := req.URL.Path
+	if i := strings.Index(path, "/api/"); i > 0 {
+		path = path[i:] // a base URL with a path prefix
+	}
+	switch {
+	case strings.HasPrefix(path, "/api/brilla/v1/register/status/"):
+		path = "/api/brilla/v1/register/status/{tracking_code}"
+	case strings.HasPrefix(path, "/api/brilla/v1/credits/"):
+		path = numericSegment.ReplaceAllString(path, "/{loan_id}$1")
+	}
+	return req.Method + " " + path
+}
+
+// Attempt implements resilience.Observer.
+func (m *Metrics) Attempt(upstream string, req *http.Request, status int, elapsed time.Duration, _ error) {
+	m.upstreamCalls.WithLabelValues(upstream, Endpoint(req), strconv.Itoa(status)).Inc()
+	m.upstreamDuration.WithLabelValues(upstream).Observe(elapsed.Seconds())
+}
+
+// Retry implements resilience.Observer.
+func (m *Metrics) Retry(upstream string, _ *http.Request) {
+	m.upstreamRetries.WithLabelValues(upstream).Inc()
+}
+
+// BreakerState implements resilience.Observer.
+func (m *Metrics) BreakerState(upstream, state string) {
+	v := map[string]float64{"closed": 0, "half-open": 1, "open": 2}[state]
+	m.circuitState.WithLabelValues(upstream).Set(v)
+}
+
+// ---- cache -------------------------------------------------------------
+
+// CacheResult counts one cache lookup: "hit", "stale" or "miss".
+func (m *Metrics) CacheResult(result string) { m.cache.WithLabelValues(result).Inc() }
+
+// ---- subscriptions -----------------------------------------------------
+
+// SubscriptionOpened and SubscriptionClosed track open subscriptions.
+func (m *Metrics) SubscriptionOpened() { m.subscriptions.Inc() }
+
+// SubscriptionClosed is the counterpart of SubscriptionOpened.
+func (m *Metrics) SubscriptionClosed() { m.subscriptions.Dec() }
+
+// ---- serializer --------------------------------------------------------
+
+// TimedSerializer wraps s, observing how long each call waited for its
+// turn under the given upstream label.
+func (m *Metrics) TimedSerializer(upstream string, s serializer.Serializer) serializer.Serializer {
+	return timedSerializer{s: s, wait: m.serializerWait.WithLabelValues(upstream)}
+}
+
+type timedSerializer struct {
+	s    serializer.Serializer
+	wait prometheus.Observer
+}
+
+func (t timedSerializer) Do(ctx context.Context, key string, fn func(context.Context) error) error {
+	asked := time.Now()
+	return t.s.Do(ctx, key, func(ctx context.Context) error {
+		t.wait.Observe(time.Since(asked).Seconds())
+		return fn(ctx)
+	})
+}
+
+// ---- GraphQL operations (gqlgen extension) -----------------------------
+
+// Extension returns a gqlgen extension recording every operation.
+func (m *Metrics) Extension() graphql.HandlerExtension { return operationMetrics{m} }
+
+type operationMetrics struct{ m *Metrics }
+
+// maxOperationNames bounds the operation label: clients choose operation
+// names, and every new name would be a new series forever.
+const maxOperationNames = 200
+
+// operationLabel is name while fewer than maxOperationNames distinct names
+// have been seen (or it was seen before), "other" after.
+func (m *Metrics) operationLabel(name string) string {
+	m.namesMu.Lock()
+	defer m.namesMu.Unlock()
+	if m.names[name] {
+		return name
+	}
+	if len(m.names) >= maxOperationNames {
+		return "other"
+	}
+	m.names[name] = true
+	return name
+}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.ResponseInterceptor
+	graphql.OperationInterceptor
+} = operationMetrics{}
+
+// InterceptOperation counts open subscriptions: one from the start of a
+// subscription until its last response or its context's end.
+func (o operationMetrics) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	if !graphql.HasOperationContext(ctx) {
+		return next(ctx)
+	}
+	if rc := graphql.GetOperationContext(ctx); rc.Operation == nil || rc.Operation.Operation != "subscription" {
+		return next(ctx)
+	}
+	o.m.SubscriptionOpened()
+	var once sync.Once
+	done := func() { once.Do(o.m.SubscriptionClosed) }
+	stop := context.AfterFunc(ctx, done)
+	handler := next(ctx)
+	return func(ctx context.Context) *graphql.Response {
+		resp := handler(ctx)
+		if resp == nil {
+			stop()
+			done()
+		}
+		return resp
+	}
+}
+
+func (operationMetrics) ExtensionName() string                   { return "Metrics" }
+func (operationMetrics) Validate(graphql.ExecutableSchema) error { return nil }
+
+// InterceptResponse records each response: for queries and mutations the
+// one response, for subscriptions each event.
+func (o operationMetrics) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	start := time.Now()
+	resp := next(ctx)
+	name, typ := "", "unknown"
+	if graphql.HasOperationContext(ctx) {
+		rc := graphql.GetOperationContext(ctx)
+		name = rc.OperationName
+		if rc.Operation != nil {
+			typ = string(rc.Operation.Operation)
+			if name == "" {
+				name = rc.Operation.Name
+			}
+		}
+	}
+	if name == "" {
+		name = "anonymous"
+	}
+	outcome := "ok"
+	switch {
+	case resp == nil:
+		return resp
+	case resp.Data == nil && len(resp.Errors) > 0:
+		outcome = "refused"
+	case len(resp.Errors) > 0:
+		outcome = "error"
+	}
+	name = o.m.operationLabel(name)
+	o.m.requests.WithLabelValues(name, typ, outcome).Inc()
+	o.m.requestDuration.WithLabelValues(name, typ).Observe(time.Since(start).Seconds())
+	return resp
+}

@@ -1,0 +1,203 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/vektah/gqlparser/v2"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/cors"
+
+	"github.com/serfigas/brilla-gateway/backends/resilience"
+	"github.com/serfigas/brilla-gateway/cache"
+	"github.com/serfigas/brilla-gateway/cache/degrade"
+	"github.com/serfigas/brilla-gateway/internal/edge/limits"
+	"github.com/serfigas/brilla-gateway/internal/edge/metrics"
+	"github.com/serfigas/brilla-gateway/internal/edge/observability"
+	"github.com/serfigas/brilla-gateway/internal/edge/persisted"
+	"github.com/serfigas/brilla-gateway/internal/edge/ratelimit"
+)
+
+// Hardening is what an operator of a public GraphQL API tunes: abuse
+// limits, persisted queries, upstream resilience, per-client rate limits,
+// observability and CORS. The zero value means the safe defaults.
+type Hardening struct {
+	// MaxDepth, MaxAliases and MaxComplexity refuse abusive operations
+	// before they run (limits.Default* when zero; -1 disables one).
+	MaxDepth      int
+	MaxAliases    int
+	MaxComplexity int
+	// DisableIntrospection turns off __schema and __type.
+	DisableIntrospection bool
+	// APQTTL is how long a registered persisted-query hash is kept
+	// (persisted.DefaultTTL when zero).
+	APQTTL time.Duration
+	// TrustedDocuments, when set, lets only its operations run and turns
+	// automatic registration of new hashes off.
+	TrustedDocuments *persisted.Manifest
+	// Retry configures retries and circuit breaking per upstream.
+	Retry resilience.Policy
+	// RateLimits per client; zero fields take DefaultRateLimits'.
+	// DisableRateLimits turns them off.
+	RateLimits        ratelimit.Limits
+	DisableRateLimits bool
+	// TrustedProxies are the load balancers whose X-Forwarded-For names
+	// the client for per-address limits; none: the connection's address.
+	TrustedProxies []netip.Prefix
+	// CORSOrigins are the browser origins allowed to call the API from
+	// other sites ("*" allows any); none: same-origin only.
+	CORSOrigins []string
+	// Tracing exports spans; nil: tracing off.
+	Tracing *observability.Tracing
+	// SeparateMetrics leaves /metrics off the public mux; serve
+	// Gateway.Metrics() on an internal listener instead.
+	SeparateMetrics bool
+}
+
+// DefaultRateLimits are per-minute budgets generous for people and
+// integrations, low enough to blunt scraping and floods.
+func DefaultRateLimits() ratelimit.Limits {
+	return ratelimit.Limits{
+		APIKey:   ratelimit.PerMinute(3000),
+		Customer: ratelimit.PerMinute(600),
+		IP:       ratelimit.PerMinute(300),
+	}
+}
+
+func (h *Hardening) validate() []error {
+	var errs []error
+	if h.MaxDepth < -1 || h.MaxAliases < -1 || h.MaxComplexity < -1 {
+		errs = append(errs, errors.New("MAX_DEPTH, MAX_ALIASES and MAX_COMPLEXITY must be positive (or -1 to disable)"))
+	}
+	for _, o := range h.CORSOrigins {
+		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+			errs = append(errs, fmt.Errorf("CORS_ORIGINS entries must be origins such as https://app.example.com, got %q", o))
+		}
+	}
+	return errs
+}
+
+func (h *Hardening) applyDefaults() {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&h.MaxDepth, limits.DefaultMaxDepth)
+	def(&h.MaxAliases, limits.DefaultMaxAliases)
+	def(&h.MaxComplexity, limits.DefaultMaxComplexity)
+	d := DefaultRateLimits()
+	if h.RateLimits.APIKey.IsZero() {
+		h.RateLimits.APIKey = d.APIKey
+	}
+	if h.RateLimits.Customer.IsZero() {
+		h.RateLimits.Customer = d.Customer
+	}
+	if h.RateLimits.IP.IsZero() {
+		h.RateLimits.IP = d.IP
+	}
+	if h.Tracing == nil {
+		h.Tracing, _ = observability.SetupTracing(context.Background(), "", "")
+	}
+}
+
+// useGraphQLExtensions installs the operation-level protections.
+func useGraphQLExtensions(gql *handler.Server, schema *ast.Schema, h Hardening, store cache.Store, prefix string, m *metrics.Metrics) {
+	gql.Use(m.Extension())
+	if !h.DisableIntrospection {
+		gql.Use(extension.Introspection{})
+	}
+	shape := limits.Shape{MaxDepth: max(h.MaxDepth, 0), MaxAliases: max(h.MaxAliases, 0), NoIntrospection: h.DisableIntrospection}
+	gql.Use(shape)
+	if h.MaxComplexity > 0 {
+		gql.Use(extension.FixedComplexityLimit(h.MaxComplexity))
+	}
+	if h.TrustedDocuments != nil {
+		gql.Use(persisted.Trusted{Manifest: h.TrustedDocuments})
+	} else {
+		// Only a valid query within the limits is remembered for a week.
+		accept := func(query string) bool {
+			doc, errs := gqlparser.LoadQueryWithRules(schema, query, nil)
+			return errs == nil && shape.Accepts(doc)
+		}
+		gql.Use(extension.AutomaticPersistedQuery{Cache: persisted.NewStore(store, prefix+"apq:", h.APQTTL, accept)})
+	}
+}
+
+// upstreamClient is an HTTP client for one upstream: pooled connections,
+// a span per call, retries of reads and a circuit breaker.
+func upstreamClient(name string, h Hardening, m *metrics.Metrics) (*http.Client, *resilience.Transport) {
+	rt := resilience.New(h.Tracing.TraceTransport(newTransport()), name, h.Retry, m)
+	return &http.Client{Transport: rt}, rt
+}
+
+// rateLimiter shares per-client counters through Redis when there is one.
+func rateLimiter(rdb redis.UniversalClient, prefix string, cfg *Config) ratelimit.Limiter {
+	memory := ratelimit.NewMemory()
+	if rdb == nil {
+		return memory
+	}
+	return &ratelimit.Fallback{Primary: ratelimit.NewRedis(rdb, prefix+"rate:"), Secondary: memory,
+		Gate: &degrade.Gate{Name: "ratelimit", Logger: cfg.Logger}}
+}
+
+// withCORS answers preflights and sets CORS headers for the allowed
+// origins; without origins it adds nothing (same-origin only).
+func withCORS(origins []string, next http.Handler) http.Handler {
+	if len(origins) == 0 {
+		return next
+	}
+	return cors.New(cors.Options{
+		AllowedOrigins: origins,
+		AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodOptions},
+		AllowedHeaders: []string{"Authorization", "X-Api-Key", "Content-Type", "Accept", "Idempotency-Key", "X-Request-Id", "Apollo-Require-Preflight"},
+		ExposedHeaders: []string{"X-Request-Id", "Retry-After"},
+		MaxAge:         600,
+	}).Handler(next)
+}
+
+// readiness reports whether this replica should take traffic: Redis
+// answers (when configured) and not every upstream circuit is open.
+type readiness struct {
+	rdb       redis.UniversalClient
+	upstreams map[string]*resilience.Transport
+}
+
+func (rd readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	problems := map[string]string{}
+	if rd.rdb != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+		defer cancel()
+		if err := rd.rdb.Ping(ctx).Err(); err != nil {
+			problems["redis"] = "unreachable"
+		}
+	}
+	open := 0
+	circuits := map[string]string{}
+	for name, t := range rd.upstreams {
+		circuits[name] = t.State()
+		if t.State() == "open" {
+			open++
+		}
+	}
+	if len(rd.upstreams) > 0 && open == len(rd.upstreams) {
+		problems["upstreams"] = "every upstream circuit is open"
+	}
+	status, code := "ready", http.StatusOK
+	if len(problems) > 0 {
+		status, code = "not ready", http.StatusServiceUnavailable
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]any{"status": status, "problems": problems, "circuits": circuits})
+}

@@ -1,0 +1,508 @@
+// Package server assembles the gateway: upstream clients, access control,
+// the gqlgen server with its transports and extensions, the playground and
+// the health endpoint, behind one http.Handler.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/redis/go-redis/v9"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/serfigas/brilla-gateway/backends/brilla"
+	"github.com/serfigas/brilla-gateway/backends/resilience"
+	"github.com/serfigas/brilla-gateway/backends/serializer"
+	"github.com/serfigas/brilla-gateway/backends/serpi"
+	"github.com/serfigas/brilla-gateway/backends/upstream"
+	"github.com/serfigas/brilla-gateway/backends/wire"
+	"github.com/serfigas/brilla-gateway/cache"
+	"github.com/serfigas/brilla-gateway/cache/degrade"
+	"github.com/serfigas/brilla-gateway/graph"
+	"github.com/serfigas/brilla-gateway/graph/apperr"
+	"github.com/serfigas/brilla-gateway/graph/model"
+	"github.com/serfigas/brilla-gateway/internal/auth"
+	"github.com/serfigas/brilla-gateway/internal/catalog"
+	"github.com/serfigas/brilla-gateway/internal/customer/brillacache"
+	"github.com/serfigas/brilla-gateway/internal/customer/loginguard"
+	"github.com/serfigas/brilla-gateway/internal/edge/limits"
+	"github.com/serfigas/brilla-gateway/internal/edge/metrics"
+	"github.com/serfigas/brilla-gateway/internal/edge/observability"
+	"github.com/serfigas/brilla-gateway/internal/edge/playground"
+	"github.com/serfigas/brilla-gateway/internal/edge/ratelimit"
+	"github.com/serfigas/brilla-gateway/internal/registration"
+	"github.com/serfigas/brilla-gateway/internal/registration/regwatch"
+	"github.com/serfigas/brilla-gateway/resolvers"
+	"github.com/serfigas/brilla-gateway/resolvers/loaders"
+)
+
+// Config is everything the gateway needs to serve.
+type Config struct {
+	// BrillaURL and SerpiURL are the upstreams' base URLs (scheme and host,
+	// optionally a path prefix before /api/...).
+	BrillaURL string
+	SerpiURL  string
+	// SerpiSecretKey and SerpiToken are the gateway's SERPI credential:
+	// customers' own branches are read with it, and API keys without a
+	// token of their own are bound to it.
+	SerpiSecretKey string
+	SerpiToken     string
+	// APIKeys are the back-office keys, hashed.
+	APIKeys []auth.KeyConfig
+	// DefaultMonthlyRate is creditQuote's rate (percent) when no customer
+	// rate applies.
+	DefaultMonthlyRate string
+	// UpstreamTimeout bounds every upstream call.
+	UpstreamTimeout time.Duration
+	// MaxBodyBytes bounds a request body.
+	MaxBodyBytes int64
+	// RequestTimeout bounds a whole GraphQL request, waiting for a SERPI
+	// token's turn included: past it the request answers
+	// UPSTREAM_UNAVAILABLE instead of hanging.
+	RequestTimeout time.Duration
+	// Playground is what the GraphiQL page pre-fills.
+	PlaygroundHeaders string
+	PlaygroundQuery   string
+	// RedisURL enables the shared cache and the cross-replica serializer
+	// (redis://, rediss://, redis-sentinel://, redis-cluster://; see
+	// cache.NewClientFromURL). Empty: memory cache, per-process serializer.
+	RedisURL string
+	// RedisPrefix prefixes every key the gateway writes (default "gw:"),
+	// so several deployments (or tests) can share one Redis.
+	RedisPrefix string
+	// CacheSecret keys the HMAC that turns customer tokens into cache keys.
+	// Replicas sharing a Redis must share it. Empty without Redis: a random
+	// per-process secret.
+	CacheSecret string
+	// CatalogCache is how long SERPI collections stay fresh, then stale.
+	CatalogCache cache.Policy
+	// CatalogRecheck is how long a replica answers from its own index
+	// before comparing it with the shared cache (catalog.DefaultRecheck
+	// when zero); writes on other replicas reach it at once through the
+	// invalidation bus regardless.
+	CatalogRecheck time.Duration
+	// CustomerCache is how long a customer's Brilla reads stay fresh, then
+	// stale.
+	CustomerCache cache.Policy
+	// SerializeBrilla runs a customer token's Brilla calls one at a time
+	// across replicas, as SERPI calls always are.
+	SerializeBrilla bool
+	// LoginPolicy locks generateToken for a document + contract after too
+	// many failures (default 5 within 15 minutes).
+	LoginPolicy loginguard.Policy
+	// MemoryCacheEntries bounds the in-memory cache.
+	MemoryCacheEntries int
+	// MaxAttachmentBytes bounds each registration attachment (decoded
+	// size), MaxAttachmentsTotalBytes their sum and MaxAttachments their
+	// number. A multipart request may be MaxAttachmentsTotalBytes plus
+	// MaxBodyBytes long; base64 attachments travel inside the JSON body,
+	// which MaxBodyBytes bounds.
+	MaxAttachmentBytes       int64
+	MaxAttachmentsTotalBytes int64
+	MaxAttachments           int
+	// IdempotencyKeyWindow is how long register remembers an
+	// Idempotency-Key; RegisterDedupeWindow how long it answers an
+	// identical input with the first result.
+	IdempotencyKeyWindow time.Duration
+	RegisterDedupeWindow time.Duration
+	// SubscriptionsPerConnection caps the subscriptions one websocket
+	// connection runs at once; the next one is refused (RATE_LIMITED).
+	// DefaultSubscriptionsPerConnection when zero.
+	SubscriptionsPerConnection int
+	// WebsocketOrigins lists the origins, besides the gateway's own, whose
+	// pages may open websockets: host patterns matched with path.Match
+	// ("app.example.com", "*.example.com") or scheme://host patterns
+	// ("https://app.example.com"). Clients sending no Origin (not
+	// browsers) are always accepted.
+	WebsocketOrigins []string
+	// WebsocketPing is how often the server pings graphql-transport-ws
+	// clients (one not answering is dropped after two intervals) and
+	// sends SSE keepalive comments; DefaultWebsocketPing when zero.
+	WebsocketPing time.Duration
+	// RegistrationPollMin and RegistrationPollMax bound the backoff of
+	// the one poller following a watched registration (regwatch
+	// defaults: 1s doubling to 30s).
+	RegistrationPollMin time.Duration
+	RegistrationPollMax time.Duration
+	// RegistrationLease is how long a poller's lease outlives a replica
+	// that died; watchers elsewhere re-read the shared state every half
+	// of it. regwatch.DefaultLease when zero.
+	RegistrationLease time.Duration
+	// Hardening holds the abuse limits, persisted queries, resilience,
+	// rate limits, observability and CORS settings.
+	Hardening Hardening
+	// Logger receives error logs; slog.Default() when nil.
+	Logger *slog.Logger
+}
+
+// Defaults of Config's optional fields.
+const (
+	DefaultMonthlyRate        = "1.99"
+	DefaultUpstreamTimeout    = 10 * time.Second
+	DefaultMaxBodyBytes       = int64(1 << 20)
+	DefaultRequestTimeout     = 30 * time.Second
+	DefaultMemoryCacheEntries = 10_000
+	DefaultRedisPrefix        = "gw:"
+)
+
+// DefaultCatalogCache keeps SERPI collections fresh for five minutes, the
+// pace SERPI asks for, and serves them stale for ten more while one
+// replica refreshes.
+func DefaultCatalogCache() cache.Policy {
+	return cache.Policy{Fresh: 5 * time.Minute, Stale: 10 * time.Minute}
+}
+
+// DefaultCustomerCache keeps a customer's Brilla reads briefly: a quota
+// moves when the customer pays.
+func DefaultCustomerCache() cache.Policy {
+	return cache.Policy{Fresh: 30 * time.Second, Stale: 30 * time.Second}
+}
+
+// Validate reports every configuration problem at once, one per line.
+func (c *Config) Validate() error {
+	var errs []error
+	for name, raw := range map[string]string{"BRILLA_URL": c.BrillaURL, "SERPI_URL": c.SerpiURL} {
+		if raw == "" {
+			errs = append(errs, fmt.Errorf("%s is required", name))
+			continue
+		}
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("%s must be an http(s) URL such as https://api.example.com, got %q", name, raw))
+		} else if u.User != nil {
+			errs = append(errs, fmt.Errorf("%s must not carry credentials in the URL", name))
+		}
+	}
+	if c.SerpiSecretKey == "" {
+		errs = append(errs, errors.New("SERPI_SECRET_KEY is required"))
+	}
+	if c.SerpiToken == "" {
+		errs = append(errs, errors.New("SERPI_TOKEN is required"))
+	}
+	if c.DefaultMonthlyRate != "" {
+		if d, err := wire.ParseDecimal(c.DefaultMonthlyRate); err != nil || d == "0" || d[0] == '-' {
+			errs = append(errs, fmt.Errorf("DEFAULT_MONTHLY_RATE must be a positive decimal percent such as 1.99, got %q", c.DefaultMonthlyRate))
+		}
+	}
+	if c.UpstreamTimeout < 0 {
+		errs = append(errs, errors.New("UPSTREAM_TIMEOUT must not be negative"))
+	}
+	if c.RequestTimeout < 0 {
+		errs = append(errs, errors.New("REQUEST_TIMEOUT must not be negative"))
+	}
+	if c.RedisURL != "" {
+		if _, err := cache.ParseURL(c.RedisURL); err != nil {
+			errs = append(errs, fmt.Errorf("REDIS_URL: %w", err))
+		}
+		if c.CacheSecret == "" {
+			errs = append(errs, errors.New("CACHE_SECRET (16+ characters, the same on every replica) is required with REDIS_URL"))
+		}
+	}
+	if c.CacheSecret != "" && len(c.CacheSecret) < 16 {
+		errs = append(errs, errors.New("CACHE_SECRET must be at least 16 characters"))
+	}
+	for name, p := range map[string]cache.Policy{"CATALOG_CACHE": c.CatalogCache, "CUSTOMER_CACHE": c.CustomerCache} {
+		if p.Fresh < 0 || p.Stale < 0 {
+			errs = append(errs, fmt.Errorf("%s durations must not be negative", name))
+		}
+	}
+	if c.MaxAttachmentBytes < 0 || c.MaxAttachmentsTotalBytes < 0 || c.MaxAttachments < 0 {
+		errs = append(errs, errors.New("MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS_TOTAL_BYTES and MAX_ATTACHMENTS must not be negative"))
+	}
+	if c.IdempotencyKeyWindow < 0 || c.RegisterDedupeWindow < 0 {
+		errs = append(errs, errors.New("IDEMPOTENCY_KEY_WINDOW and REGISTER_DEDUPE_WINDOW must not be negative"))
+	}
+	errs = append(errs, c.validateStreaming()...)
+	errs = append(errs, c.Hardening.validate()...)
+	return errors.Join(errs...)
+}
+
+// Gateway is the gateway's HTTP handler and the resources it holds.
+type Gateway struct {
+	http.Handler
+	cache  *cache.Cache
+	bus    cache.Bus // catalog invalidations; closed before the Redis client
+	closer func() error
+	// endStreams ends every websocket and SSE stream; watch follows
+	// registrations for subscriptions.
+	endStreams context.CancelFunc
+	watch      *regwatch.Hub
+	metrics    *metrics.Metrics
+}
+
+// Metrics serves the Prometheus metrics (mounted at /metrics unless
+// Hardening.SeparateMetrics).
+func (g *Gateway) Metrics() http.Handler { return g.metrics.Handler() }
+
+// EndSubscriptions ends every open subscription, websocket and SSE
+// stream at once (clients see the connection close and may reconnect
+// elsewhere) and stops the registration pollers, releasing their leases
+// to other replicas. http.Server.Shutdown does neither (gqlgen #2610):
+// register it with http.Server.RegisterOnShutdown.
+func (g *Gateway) EndSubscriptions() {
+	g.endStreams()
+	g.watch.Close()
+}
+
+// Close stops background cache refreshes and the invalidation
+// subscription, and closes the Redis client.
+func (g *Gateway) Close() error {
+	g.EndSubscriptions()
+	g.cache.Close()
+	_ = g.bus.Close()
+	if g.closer != nil {
+		return g.closer()
+	}
+	return nil
+}
+
+// New validates cfg and returns the gateway.
+func New(cfg Config) (*Gateway, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.applyDefaults()
+	logger := cfg.Logger
+	keys, err := auth.NewKeyStore(cfg.APIKeys, cfg.SerpiSecretKey, cfg.SerpiToken)
+	if err != nil {
+		return nil, err
+	}
+	rate, _ := wire.ParseDecimal(cfg.DefaultMonthlyRate)
+
+	secret := []byte(cfg.CacheSecret)
+	if len(secret) == 0 {
+		secret = make([]byte, 32)
+		_, _ = rand.Read(secret)
+	}
+	memory := cache.NewMemory(cfg.MemoryCacheEntries)
+	local := serializer.NewLocal()
+	var (
+		store  cache.Store           = memory
+		serial serializer.Serializer = local
+		logins loginguard.Guard      = loginguard.NewMemory(cfg.LoginPolicy)
+		closer func() error
+		rdb    redis.UniversalClient
+	)
+	if cfg.RedisURL != "" {
+		rc, err := cache.NewClientFromURL(cfg.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("REDIS_URL: %w", err)
+		}
+		closer = rc.Close
+		rdb = rc
+		store = cache.NewResilient(cache.NewRedis(rc, cfg.RedisPrefix+"cache:"), memory, logger)
+		logins = &loginguard.Fallback{
+			Primary:   loginguard.NewRedis(rc, cfg.RedisPrefix, cfg.LoginPolicy),
+			Secondary: logins,
+			Gate:      &degrade.Gate{Name: "loginguard", Logger: logger},
+		}
+		serial = &serializer.Fallback{
+			Primary:   serializer.NewRedis(rc, serializer.RedisOptions{Prefix: cfg.RedisPrefix + "ser:", Logger: logger, Local: local}),
+			Secondary: local,
+			Gate:      &degrade.Gate{Name: "serializer", Logger: logger},
+		}
+	}
+	m := metrics.New()
+	shared := cache.New(store, logger, cache.WithObserver(m.CacheResult))
+
+	brillaHTTP, brillaCircuit := upstreamClient(upstream.Brilla, cfg.Hardening, m)
+	serpiHTTP, serpiCircuit := upstreamClient(upstream.Serpi, cfg.Hardening, m)
+	brillaClient := brilla.NewClient(cfg.BrillaURL, brilla.WithHTTPClient(brillaHTTP), brilla.WithTimeout(cfg.UpstreamTimeout))
+	serpiClient := serpi.NewClient(cfg.SerpiURL, serpi.WithHTTPClient(serpiHTTP), serpi.WithTimeout(cfg.UpstreamTimeout),
+		serpi.WithSerializer(m.TimedSerializer(upstream.Serpi, serial)))
+	var brillaOpts []brillacache.Option
+	if cfg.SerializeBrilla {
+		brillaOpts = append(brillaOpts, brillacache.WithSerializer(m.TimedSerializer(upstream.Brilla, serial)))
+	}
+	customerReads := brillacache.New(brillaClient, shared, cache.NewKeyer(secret), cfg.CustomerCache, brillaOpts...)
+	catalogReads := catalog.NewCached(catalog.NewLoader(serpiClient, 0), shared, cfg.CatalogCache, cfg.CatalogRecheck)
+	// A catalog write drops every replica's index of the collection before
+	// its response leaves: through Redis pub/sub, or in process alone.
+	var bus cache.Bus = cache.NewLocalBus()
+	if rdb != nil {
+		bus = cache.NewRedisBus(rdb, cache.RedisBusOptions{Prefix: cfg.RedisPrefix, Logger: logger})
+	}
+	if err := catalogReads.Attach(context.Background(), bus, logger); err != nil {
+		logger.Warn("catalog invalidation bus not subscribed yet; other replicas' writes show at the next recheck until it is", "error", err)
+	}
+
+	registrations := registration.New(registration.Config{
+		Store:  store,
+		Secret: secret,
+		Limits: registration.Limits{
+			MaxFileBytes:  cfg.MaxAttachmentBytes,
+			MaxTotalBytes: cfg.MaxAttachmentsTotalBytes,
+			MaxFiles:      cfg.MaxAttachments,
+		},
+		KeyWindow:   cfg.IdempotencyKeyWindow,
+		InputWindow: cfg.RegisterDedupeWindow,
+		// The lease outlasts Brilla's call, cut at the upstream timeout.
+		InFlight: cfg.UpstreamTimeout + 5*time.Second,
+		Logger:   logger,
+	})
+	watch := regwatch.New(regwatch.Options{
+		Fetch:   resolvers.RegistrationFetcher(brillaClient),
+		Redis:   rdb,
+		Prefix:  cfg.RedisPrefix + "reg:",
+		PollMin: cfg.RegistrationPollMin,
+		PollMax: cfg.RegistrationPollMax,
+		Lease:   cfg.RegistrationLease,
+		Logger:  logger,
+	})
+	streams, endStreams := context.WithCancel(context.Background())
+	root := &resolvers.Resolver{
+		Brilla:             brillaClient,
+		Logins:             logins,
+		Registrations:      registrations,
+		RegistrationWatch:  watch,
+		Serpi:              serpiClient,
+		Catalog:            catalogReads,
+		Logger:             logger,
+		CustomerSerpi:      serpi.Credential{SecretKey: cfg.SerpiSecretKey, Token: cfg.SerpiToken},
+		DefaultMonthlyRate: model.Decimal(rate),
+	}
+	schemaCfg := graph.Config{Resolvers: root, Directives: resolvers.Directives()}
+	limits.Complexity(&schemaCfg.Complexity)
+	es := graph.NewExecutableSchema(schemaCfg)
+	gql := handler.New(es)
+	addStreamingTransports(gql, &cfg, keys)
+	gql.AddTransport(transport.Options{})
+	gql.AddTransport(transport.GET{})
+	gql.AddTransport(transport.POST{})
+	// Uploads (the GraphQL multipart request spec): the whole request is
+	// bounded by uploadLimit and kept in memory (no temporary files, so a
+	// read-only file system is fine); register checks each file's size.
+	uploadLimit := cfg.MaxAttachmentsTotalBytes + cfg.MaxBodyBytes
+	gql.AddTransport(transport.MultipartForm{MaxUploadSize: uploadLimit, MaxMemory: uploadLimit + 1})
+	gql.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	useGraphQLExtensions(gql, es.Schema(), cfg.Hardening, store, cfg.RedisPrefix, m)
+	gql.Use(loaders.Middleware{Brilla: customerReads, Catalog: catalogReads})
+	gql.SetErrorPresenter(apperr.Presenter(logger))
+	gql.SetRecoverFunc(apperr.Recover(logger))
+
+	mux := http.NewServeMux()
+	var api http.Handler = gql
+	if !cfg.Hardening.DisableRateLimits {
+		rl := ratelimit.Config{
+			Limiter:        rateLimiter(rdb, cfg.RedisPrefix, &cfg),
+			Limits:         cfg.Hardening.RateLimits,
+			TrustedProxies: cfg.Hardening.TrustedProxies,
+			Logger:         logger,
+		}
+		api = rl.Middleware(api)
+		// A websocket's operations come after its one HTTP request.
+		gql.Use(ratelimit.Operations{Config: rl})
+	}
+	mux.Handle("/graphql", limitBody(cfg.MaxBodyBytes, uploadLimit, withDeadline(cfg.RequestTimeout, streams, registration.Middleware(keys.Middleware(api)))))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}`))
+	})
+	mux.Handle("GET /readyz", readiness{rdb: rdb, upstreams: map[string]*resilience.Transport{upstream.Brilla: brillaCircuit, upstream.Serpi: serpiCircuit}})
+	if !cfg.Hardening.SeparateMetrics {
+		mux.Handle("GET /metrics", m.Handler())
+	}
+	playground.Register(mux, playground.Options{
+		Title:          "Brilla + SERPI GraphQL",
+		Endpoint:       "/graphql",
+		DefaultHeaders: cfg.PlaygroundHeaders,
+		DefaultQuery:   cfg.PlaygroundQuery,
+	})
+	var h http.Handler = withCORS(cfg.Hardening.CORSOrigins, mux)
+	h = cfg.Hardening.Tracing.TraceHandler("gateway", h)
+	h = observability.AccessLog(logger, h)
+	return &Gateway{Handler: h, cache: shared, bus: bus, closer: closer, endStreams: endStreams, watch: watch, metrics: m}, nil
+}
+
+func (c *Config) applyDefaults() {
+	if c.DefaultMonthlyRate == "" {
+		c.DefaultMonthlyRate = DefaultMonthlyRate
+	}
+	if c.UpstreamTimeout == 0 {
+		c.UpstreamTimeout = DefaultUpstreamTimeout
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.MaxAttachmentBytes == 0 {
+		c.MaxAttachmentBytes = registration.DefaultMaxFileBytes
+	}
+	if c.MaxAttachmentsTotalBytes == 0 {
+		c.MaxAttachmentsTotalBytes = registration.DefaultMaxTotalBytes
+	}
+	if c.MaxAttachments == 0 {
+		c.MaxAttachments = registration.DefaultMaxFiles
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	if c.CatalogCache == (cache.Policy{}) {
+		c.CatalogCache = DefaultCatalogCache()
+	}
+	if c.CustomerCache == (cache.Policy{}) {
+		c.CustomerCache = DefaultCustomerCache()
+	}
+	if c.MemoryCacheEntries <= 0 {
+		c.MemoryCacheEntries = DefaultMemoryCacheEntries
+	}
+	if c.RedisPrefix == "" {
+		c.RedisPrefix = DefaultRedisPrefix
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	c.Hardening.applyDefaults()
+}
+
+// newTransport is an HTTP transport with pooled connections and bounded
+// dials; the per-call deadline lives in the clients.
+func newTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 200
+	t.MaxIdleConnsPerHost = 50
+	t.IdleConnTimeout = 90 * time.Second
+	t.ResponseHeaderTimeout = 30 * time.Second
+	return t
+}
+
+// withDeadline bounds each request's context. Streams (websocket
+// upgrades, SSE) get no deadline, a subscription lives as long as its
+// connection, but end when streams does; their queries and mutations get
+// the deadline from streamDeadline.
+func withDeadline(d time.Duration, streams context.Context, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isStream(r) {
+			serveStream(streams, next, w, r)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		// The deadline must bound reading the body too: a client that
+		// stalls mid-upload would otherwise hold its connection and memory.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// limitBody bounds a request body to n bytes, or to uploads bytes for a
+// multipart (file upload) request.
+func limitBody(n, uploads int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		limit := n
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+			limit = uploads
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		next.ServeHTTP(w, r)
+	})
+}
