@@ -1,0 +1,93 @@
+package relay
+
+import (
+	"errors"
+	"strconv"
+	"testing"
+)
+
+// FuzzParseIntID feeds client-supplied ids (node(id:), branch(id:), ...)
+// to the decoder: it never panics, a success is a positive id that the
+// global ID of the same type decodes to again, and every failure is an
+// ErrInvalidID.
+func FuzzParseIntID(f *testing.F) {
+	for _, seed := range []struct{ gid, typ string }{
+		{GlobalIntID("Tax", 12), "Tax"},
+		{GlobalIntID("Branch", 7), "Tax"},
+		{"12", "Tax"},
+		{"-1", "Tax"},
+		{"0", "Branch"},
+		{"VGF4OjEy", "Tax"},            // padding stripped
+		{"VGF4OjA=", "Tax"},            // Tax:0
+		{"VGF4Oi0x", "Tax"},            // Tax:-1
+		{"VGF4Ojk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5", "Tax"}, // overflow
+		{"!!!", "Article"},
+		{"", "Article"},
+		{"OjE=", "Article"}, // ":1"
+		{"QXJ0aWNsZTo=", "Article"},
+		{"9223372036854775808", "Tax"},
+	} {
+		f.Add(seed.gid, seed.typ)
+	}
+	f.Fuzz(func(t *testing.T, gid, typ string) {
+		n, err := ParseIntID(gid, typ)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidID) {
+				t.Fatalf("ParseIntID(%q, %q): error %v is not an ErrInvalidID", gid, typ, err)
+			}
+			return
+		}
+		if n <= 0 {
+			t.Fatalf("ParseIntID(%q, %q) = %d, want a positive id", gid, typ, n)
+		}
+		if !isTypeName(typ) {
+			return // global ids are made only for the schema's type names
+		}
+		if back, err := ParseIntID(GlobalIntID(typ, n), typ); err != nil || back != n {
+			t.Fatalf("round trip of %d as %q: %d, %v", n, typ, back, err)
+		}
+	})
+}
+
+// FuzzParseCursor feeds client-supplied `after` cursors: never a panic,
+// failures are ErrInvalidID, and what Cursor makes always decodes back.
+func FuzzParseCursor(f *testing.F) {
+	for _, seed := range []struct {
+		cursor, typ string
+		id          int64
+	}{
+		{Cursor("Tax", 5), "Tax", 5},
+		{Cursor("Branch", 1), "Tax", 1},
+		{"", "Tax", 0},
+		{"Y3Vyc29yOlRheDo", "Tax", -3},
+		{"Y3Vyc29yOlRheDo5OTk5OTk5OTk5OTk5OTk5OTk5OTk5", "Tax", 1},
+		{"====", "Article", 9},
+		{"%%%", "Article", 1 << 62},
+	} {
+		f.Add(seed.cursor, seed.typ, seed.id)
+	}
+	f.Fuzz(func(t *testing.T, cursor, typ string, id int64) {
+		if _, err := ParseCursor(cursor, typ); err != nil && !errors.Is(err, ErrInvalidID) {
+			t.Fatalf("ParseCursor(%q, %q): error %v is not an ErrInvalidID", cursor, typ, err)
+		}
+		back, err := ParseCursor(Cursor(typ, id), typ)
+		if err != nil || back != id {
+			t.Fatalf("Cursor(%q, %d) decodes to %d, %v", typ, id, back, err)
+		}
+		if _, err := strconv.ParseInt(strconv.FormatInt(back, 10), 10, 64); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func isTypeName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if (r < 'A' || r > 'Z') && (r < 'a' || r > 'z') {
+			return false
+		}
+	}
+	return true
+}
