@@ -28,10 +28,12 @@ const (
 	// to about 180; the complexity limit refuses most operations far
 	// below this anyway, once validation has run.
 	DefaultMaxFields = 2_000
-	// DefaultMaxSelectionSet bounds the fields of one selection set once
-	// its fragments are expanded into it: validation compares them
-	// pairwise. Real selection sets hold a few dozen.
-	DefaultMaxSelectionSet = 500
+	// DefaultMaxFieldRepeats bounds how often one place of the response
+	// is selected (Cost.FieldRepeats): validation compares those
+	// selections pairwise, so a document within both limits costs it at
+	// most about 2,000 x 100 comparisons. Real documents repeat a field a
+	// few times (the same id from several fragments).
+	DefaultMaxFieldRepeats = 100
 	// DefaultVerdictCacheEntries is how many admitted documents are
 	// remembered, by SHA-256 of their text.
 	DefaultVerdictCacheEntries = 10_000
@@ -44,7 +46,7 @@ type Limits struct {
 	MaxDepth        int
 	MaxAliases      int
 	MaxFields       int
-	MaxSelectionSet int
+	MaxFieldRepeats int
 	NoIntrospection bool
 }
 
@@ -58,14 +60,29 @@ func (l Limits) check(c Cost) *gqlerror.Error {
 		return refuse("operation uses %s aliases; the limit is %d", formatCount(c.Aliases), l.MaxAliases)
 	case l.MaxFields > 0 && c.Fields > l.MaxFields:
 		return refuse("operation selects %s fields once its fragments are expanded; the limit is %d", formatCount(c.Fields), l.MaxFields)
-	case l.MaxSelectionSet > 0 && c.LargestSelectionSet > l.MaxSelectionSet:
-		return refuse("a selection set holds %s fields once its fragments are expanded; the limit is %d", formatCount(c.LargestSelectionSet), l.MaxSelectionSet)
+	case l.MaxFieldRepeats > 0 && c.FieldRepeats > l.MaxFieldRepeats:
+		return refuse("operation selects one field %s times in the same place; the limit is %d", formatCount(c.FieldRepeats), l.MaxFieldRepeats)
 	case l.NoIntrospection && c.Introspection:
 		return refuse("introspection is disabled on this endpoint")
 	case c.FragmentCycle:
 		err := gqlerror.Errorf("fragments spread each other in a cycle")
 		errcode.Set(err, errcode.ValidationFailed)
 		return err
+	}
+	return nil
+}
+
+// admit measures doc and checks it against l. Repeated fields are counted
+// last, and only in a document within the other limits, which bound that
+// count's work.
+func (l Limits) admit(doc *ast.QueryDocument) *gqlerror.Error {
+	c, m := measure(doc)
+	if err := l.check(c); err != nil {
+		return err
+	}
+	if l.MaxFieldRepeats > 0 {
+		c.FieldRepeats = m.fieldRepeats(doc)
+		return l.check(c)
 	}
 	return nil
 }
@@ -130,7 +147,7 @@ func (a *Admission) Admit(ctx context.Context, query string) *gqlerror.Error {
 	if err != nil {
 		return err
 	}
-	if err := a.limits.check(Measure(doc)); err != nil {
+	if err := a.limits.admit(doc); err != nil {
 		return err
 	}
 	a.verdicts.Add(ctx, key, struct{}{})

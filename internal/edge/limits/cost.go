@@ -22,11 +22,12 @@ type Cost struct {
 	// Fields counts field selections once every fragment spread is
 	// expanded, in the largest operation or fragment.
 	Fields int
-	// LargestSelectionSet is the most fields one selection set holds once
-	// its inline fragments and fragment spreads are expanded into it. The
-	// validation rule OverlappingFieldsCanBeMerged compares fields of one
-	// set pairwise: its work grows with the square of this number.
-	LargestSelectionSet int
+	// FieldRepeats is the most times one place of the response (one path
+	// of response keys) is selected once fragments are expanded, counting
+	// the selections of same-named fields merged as the response merges
+	// them. The validation rule OverlappingFieldsCanBeMerged compares
+	// those selections pairwise: its work is about Fields x FieldRepeats.
+	FieldRepeats int
 	// Introspection reports a __schema or __type field anywhere.
 	Introspection bool
 	// FragmentCycle reports fragments that spread each other in a cycle
@@ -58,8 +59,6 @@ type summary struct {
 	depth       int
 	aliases     int
 	fields      int
-	top         int // fields of this set once inline fragments and spreads are expanded into it
-	largest     int // largest such set inside, this one included
 	introspects bool
 }
 
@@ -69,8 +68,6 @@ func (s *summary) merge(c summary) {
 	s.depth = max(s.depth, c.depth)
 	s.aliases = add(s.aliases, c.aliases)
 	s.fields = add(s.fields, c.fields)
-	s.top = add(s.top, c.top)
-	s.largest = max(s.largest, c.largest)
 	s.introspects = s.introspects || c.introspects
 }
 
@@ -86,15 +83,20 @@ type fragmentMemo struct {
 	def     *ast.FragmentDefinition
 	state   fragmentState
 	summary summary
+	// paths is the fragment's response paths (fieldRepeats), built once.
+	pathState fragmentState
+	paths     pathTree
 }
 
 // measurer computes summaries; fragments holds each named fragment's memo.
 type measurer struct {
 	fragments map[string]*fragmentMemo
 	cycle     bool
-	// summarised counts the fragment summaries computed: one per fragment
-	// definition, however often it is spread (tests hold it to that).
+	// summarised and pathsBuilt count the fragment summaries and path
+	// trees computed: one per fragment definition each, however often it
+	// is spread (tests hold them to that).
 	summarised int
+	pathsBuilt int
 }
 
 func newMeasurer(doc *ast.QueryDocument) *measurer {
@@ -111,7 +113,8 @@ func newMeasurer(doc *ast.QueryDocument) *measurer {
 // fragment definitions (validation walks all of them, and refuses a
 // document with unused fragments anyway).
 func Measure(doc *ast.QueryDocument) Cost {
-	c, _ := measure(doc)
+	c, m := measure(doc)
+	c.FieldRepeats = m.fieldRepeats(doc)
 	return c
 }
 
@@ -122,7 +125,6 @@ func measure(doc *ast.QueryDocument) (Cost, *measurer) {
 		c.Depth = max(c.Depth, s.depth)
 		c.Aliases = max(c.Aliases, s.aliases)
 		c.Fields = max(c.Fields, s.fields)
-		c.LargestSelectionSet = max(c.LargestSelectionSet, s.largest)
 		c.Introspection = c.Introspection || s.introspects
 	}
 	for _, op := range doc.Operations {
@@ -139,8 +141,7 @@ func measure(doc *ast.QueryDocument) (Cost, *measurer) {
 func measureOperation(doc *ast.QueryDocument, op *ast.OperationDefinition) Cost {
 	m := newMeasurer(doc)
 	s := m.set(op.SelectionSet)
-	return Cost{Depth: s.depth, Aliases: s.aliases, Fields: s.fields, LargestSelectionSet: s.largest,
-		Introspection: s.introspects, FragmentCycle: m.cycle}
+	return Cost{Depth: s.depth, Aliases: s.aliases, Fields: s.fields, Introspection: s.introspects, FragmentCycle: m.cycle}
 }
 
 // fragment returns the named fragment's summary, computing it on first
@@ -187,8 +188,6 @@ func (m *measurer) set(set ast.SelectionSet) summary {
 			}
 			s.aliases = add(s.aliases, child.aliases)
 			s.fields = add(s.fields, add(1, child.fields))
-			s.top = add(s.top, 1)
-			s.largest = max(s.largest, child.largest)
 			s.introspects = s.introspects || child.introspects || sel.Name == "__schema" || sel.Name == "__type"
 		case *ast.InlineFragment:
 			s.merge(m.set(sel.SelectionSet))
@@ -196,6 +195,109 @@ func (m *measurer) set(set ast.SelectionSet) summary {
 			s.merge(m.fragment(sel.Name))
 		}
 	}
-	s.largest = max(s.largest, s.top)
 	return s
+}
+
+// pathTree is a selection set's response paths: each response key once,
+// with the number of selections of it once fragments are expanded and
+// same-named fields merged, and the paths below it. Counting repeats needs
+// this merge, since `{ a { x } a { x } }` selects a.x twice though no
+// selection set holds x twice. Its size is the number of distinct paths,
+// never the size of the expansion.
+type pathTree map[string]*pathNode
+
+type pathNode struct {
+	count    int
+	children pathTree
+}
+
+// fieldRepeats returns the most selections of one response path, in any
+// operation or fragment of doc. Call it once measure's Fields is within
+// the limit: merging a fragment's tree at a spread costs the tree's size,
+// which the fragment's expansion bounds.
+func (m *measurer) fieldRepeats(doc *ast.QueryDocument) int {
+	most := 0
+	for _, op := range doc.Operations {
+		t := pathTree{}
+		m.paths(op.SelectionSet, t)
+		most = max(most, t.mostRepeated())
+	}
+	for _, f := range doc.Fragments {
+		most = max(most, m.fragmentPaths(f.Name).mostRepeated())
+	}
+	return most
+}
+
+// paths adds set's response paths to into.
+func (m *measurer) paths(set ast.SelectionSet, into pathTree) {
+	for _, sel := range set {
+		switch sel := sel.(type) {
+		case *ast.Field:
+			key := sel.Alias
+			if key == "" {
+				key = sel.Name
+			}
+			n := into[key]
+			if n == nil {
+				n = &pathNode{}
+				into[key] = n
+			}
+			n.count = add(n.count, 1)
+			if len(sel.SelectionSet) > 0 {
+				if n.children == nil {
+					n.children = pathTree{}
+				}
+				m.paths(sel.SelectionSet, n.children)
+			}
+		case *ast.InlineFragment:
+			m.paths(sel.SelectionSet, into)
+		case *ast.FragmentSpread:
+			into.merge(m.fragmentPaths(sel.Name))
+		}
+	}
+}
+
+// fragmentPaths returns the named fragment's path tree, built on first
+// use; a cyclic or unknown spread adds nothing.
+func (m *measurer) fragmentPaths(name string) pathTree {
+	f := m.fragments[name]
+	if f == nil || f.pathState == inProgress {
+		return nil
+	}
+	if f.pathState == done {
+		return f.paths
+	}
+	f.pathState = inProgress
+	f.paths = pathTree{}
+	m.paths(f.def.SelectionSet, f.paths)
+	f.pathState = done
+	m.pathsBuilt++
+	return f.paths
+}
+
+// merge adds src's paths and counts to t (src is left untouched: it is a
+// fragment's memo).
+func (t pathTree) merge(src pathTree) {
+	for key, s := range src {
+		n := t[key]
+		if n == nil {
+			n = &pathNode{}
+			t[key] = n
+		}
+		n.count = add(n.count, s.count)
+		if len(s.children) > 0 {
+			if n.children == nil {
+				n.children = pathTree{}
+			}
+			n.children.merge(s.children)
+		}
+	}
+}
+
+func (t pathTree) mostRepeated() int {
+	most := 0
+	for _, n := range t {
+		most = max(most, n.count, n.children.mostRepeated())
+	}
+	return most
 }

@@ -101,9 +101,13 @@ func Complexity(root *graph.ComplexityRoot) {
 	}
 	// Saturating arithmetic: a product that wrapped around would make a
 	// huge page look cheap.
-	root.Query.Branches = func(child int, first *int, _ *string, _ *model.BranchFilter) int { return add(1, mul(child, page(first))) }
+	root.Query.Branches = func(child int, first *int, _ *string, _ *model.BranchFilter) int {
+		return add(1, mul(child, page(first)))
+	}
 	root.Query.Taxes = func(child int, first *int, _ *string, _ *model.TaxFilter) int { return add(1, mul(child, page(first))) }
-	root.Query.Articles = func(child int, first *int, _ *string, _ *model.ArticleFilter) int { return add(1, mul(child, page(first))) }
+	root.Query.Articles = func(child int, first *int, _ *string, _ *model.ArticleFilter) int {
+		return add(1, mul(child, page(first)))
+	}
 	root.Query.CreditQuote = func(child int, _ model.Money, periods int) int { return add(add(1, child), max(periods, 0)) }
 	root.Customer.Credits = func(child int) int { return add(1, mul(child, estimatedCredits)) }
 	root.Customer.Branches = func(child int) int { return add(1, mul(child, estimatedBranches)) }

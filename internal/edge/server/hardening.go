@@ -37,13 +37,13 @@ type Hardening struct {
 	MaxDepth      int
 	MaxAliases    int
 	MaxComplexity int
-	// MaxTokens, MaxFields and MaxSelectionSet bound a document before
+	// MaxTokens, MaxFields and MaxFieldRepeats bound a document before
 	// gqlgen parses and validates it: its tokens, its field selections
-	// once fragments are expanded, and the fields of one selection set
-	// (limits.Default* when zero; -1 disables one).
+	// once fragments are expanded, and how often one place of the
+	// response is selected (limits.Default* when zero; -1 disables one).
 	MaxTokens       int
 	MaxFields       int
-	MaxSelectionSet int
+	MaxFieldRepeats int
 	// DisableIntrospection turns off __schema and __type.
 	DisableIntrospection bool
 	// APQTTL is how long a registered persisted-query hash is kept
@@ -86,8 +86,8 @@ func (h *Hardening) validate() []error {
 	if h.MaxDepth < -1 || h.MaxAliases < -1 || h.MaxComplexity < -1 {
 		errs = append(errs, errors.New("MAX_DEPTH, MAX_ALIASES and MAX_COMPLEXITY must be positive (or -1 to disable)"))
 	}
-	if h.MaxTokens < -1 || h.MaxFields < -1 || h.MaxSelectionSet < -1 {
-		errs = append(errs, errors.New("MAX_TOKENS, MAX_FIELDS and MAX_SELECTION_SET must be positive (or -1 to disable)"))
+	if h.MaxTokens < -1 || h.MaxFields < -1 || h.MaxFieldRepeats < -1 {
+		errs = append(errs, errors.New("MAX_TOKENS, MAX_FIELDS and MAX_FIELD_REPEATS must be positive (or -1 to disable)"))
 	}
 	for _, o := range h.CORSOrigins {
 		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
@@ -108,7 +108,7 @@ func (h *Hardening) applyDefaults() {
 	def(&h.MaxComplexity, limits.DefaultMaxComplexity)
 	def(&h.MaxTokens, limits.DefaultMaxTokens)
 	def(&h.MaxFields, limits.DefaultMaxFields)
-	def(&h.MaxSelectionSet, limits.DefaultMaxSelectionSet)
+	def(&h.MaxFieldRepeats, limits.DefaultMaxFieldRepeats)
 	d := DefaultRateLimits()
 	if h.RateLimits.APIKey.IsZero() {
 		h.RateLimits.APIKey = d.APIKey
@@ -138,7 +138,7 @@ func useGraphQLExtensions(gql *handler.Server, schema *ast.Schema, h Hardening, 
 		MaxDepth:        max(h.MaxDepth, 0),
 		MaxAliases:      max(h.MaxAliases, 0),
 		MaxFields:       max(h.MaxFields, 0),
-		MaxSelectionSet: max(h.MaxSelectionSet, 0),
+		MaxFieldRepeats: max(h.MaxFieldRepeats, 0),
 		NoIntrospection: h.DisableIntrospection,
 	}, 0)
 	gql.SetParserTokenLimit(max(h.MaxTokens, 0))
