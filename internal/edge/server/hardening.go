@@ -37,6 +37,13 @@ type Hardening struct {
 	MaxDepth      int
 	MaxAliases    int
 	MaxComplexity int
+	// MaxTokens, MaxFields and MaxFieldRepeats bound a document before
+	// gqlgen parses and validates it: its tokens, its field selections
+	// once fragments are expanded, and how often one place of the
+	// response is selected (limits.Default* when zero; -1 disables one).
+	MaxTokens       int
+	MaxFields       int
+	MaxFieldRepeats int
 	// DisableIntrospection turns off __schema and __type.
 	DisableIntrospection bool
 	// APQTTL is how long a registered persisted-query hash is kept
@@ -79,6 +86,9 @@ func (h *Hardening) validate() []error {
 	if h.MaxDepth < -1 || h.MaxAliases < -1 || h.MaxComplexity < -1 {
 		errs = append(errs, errors.New("MAX_DEPTH, MAX_ALIASES and MAX_COMPLEXITY must be positive (or -1 to disable)"))
 	}
+	if h.MaxTokens < -1 || h.MaxFields < -1 || h.MaxFieldRepeats < -1 {
+		errs = append(errs, errors.New("MAX_TOKENS, MAX_FIELDS and MAX_FIELD_REPEATS must be positive (or -1 to disable)"))
+	}
 	for _, o := range h.CORSOrigins {
 		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
 			errs = append(errs, fmt.Errorf("CORS_ORIGINS entries must be origins such as https://app.example.com, got %q", o))
@@ -96,6 +106,9 @@ func (h *Hardening) applyDefaults() {
 	def(&h.MaxDepth, limits.DefaultMaxDepth)
 	def(&h.MaxAliases, limits.DefaultMaxAliases)
 	def(&h.MaxComplexity, limits.DefaultMaxComplexity)
+	def(&h.MaxTokens, limits.DefaultMaxTokens)
+	def(&h.MaxFields, limits.DefaultMaxFields)
+	def(&h.MaxFieldRepeats, limits.DefaultMaxFieldRepeats)
 	d := DefaultRateLimits()
 	if h.RateLimits.APIKey.IsZero() {
 		h.RateLimits.APIKey = d.APIKey
@@ -117,21 +130,38 @@ func useGraphQLExtensions(gql *handler.Server, schema *ast.Schema, h Hardening, 
 	if !h.DisableIntrospection {
 		gql.Use(extension.Introspection{})
 	}
-	shape := limits.Shape{MaxDepth: max(h.MaxDepth, 0), MaxAliases: max(h.MaxAliases, 0), NoIntrospection: h.DisableIntrospection}
-	gql.Use(shape)
+	// Admission refuses abusive documents before gqlgen parses and
+	// validates them; gqlgen's own token limit is the same, should a
+	// document ever reach its parser some other way.
+	admission := limits.NewAdmission(limits.Limits{
+		MaxTokens:       max(h.MaxTokens, 0),
+		MaxDepth:        max(h.MaxDepth, 0),
+		MaxAliases:      max(h.MaxAliases, 0),
+		MaxFields:       max(h.MaxFields, 0),
+		MaxFieldRepeats: max(h.MaxFieldRepeats, 0),
+		NoIntrospection: h.DisableIntrospection,
+	}, 0)
+	gql.SetParserTokenLimit(max(h.MaxTokens, 0))
 	if h.MaxComplexity > 0 {
-		gql.Use(extension.FixedComplexityLimit(h.MaxComplexity))
+		// Ours, not extension.FixedComplexityLimit: it costs each fragment once.
+		gql.Use(&limits.ComplexityLimit{Max: h.MaxComplexity})
 	}
 	if h.TrustedDocuments != nil {
 		gql.Use(persisted.Trusted{Manifest: h.TrustedDocuments})
 	} else {
-		// Only a valid query within the limits is remembered for a week.
+		// Only an admitted, valid query is remembered for a week.
 		accept := func(query string) bool {
-			doc, errs := gqlparser.LoadQueryWithRules(schema, query, nil)
-			return errs == nil && shape.Accepts(doc)
+			if !admission.Accepts(query) {
+				return false
+			}
+			_, errs := gqlparser.LoadQueryWithRules(schema, query, nil)
+			return errs == nil
 		}
 		gql.Use(extension.AutomaticPersistedQuery{Cache: persisted.NewStore(store, prefix+"apq:", h.APQTTL, accept)})
 	}
+	// After the persisted-query extensions: it sees the text a hash
+	// resolves to.
+	gql.Use(admission)
 }
 
 // upstreamClient is an HTTP client for one upstream: pooled connections,
