@@ -15,10 +15,8 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/redis/go-redis/v9"
-	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/serfigas/brilla-gateway/backends/brilla"
 	"github.com/serfigas/brilla-gateway/backends/resilience"
@@ -384,7 +382,7 @@ func New(cfg Config) (*Gateway, error) {
 	// read-only file system is fine); register checks each file's size.
 	uploadLimit := cfg.MaxAttachmentsTotalBytes + cfg.MaxBodyBytes
 	gql.AddTransport(transport.MultipartForm{MaxUploadSize: uploadLimit, MaxMemory: uploadLimit + 1})
-	gql.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	gql.SetQueryCache(newQueryCache())
 	useGraphQLExtensions(gql, es.Schema(), cfg.Hardening, store, cfg.RedisPrefix, m)
 	gql.Use(loaders.Middleware{Brilla: customerReads, Catalog: catalogReads})
 	gql.SetErrorPresenter(apperr.Presenter(logger))
