@@ -17,9 +17,9 @@ func FuzzParseIntID(f *testing.F) {
 		{"12", "Tax"},
 		{"-1", "Tax"},
 		{"0", "Branch"},
-		{"VGF4OjEy", "Tax"},            // padding stripped
-		{"VGF4OjA=", "Tax"},            // Tax:0
-		{"VGF4Oi0x", "Tax"},            // Tax:-1
+		{"VGF4OjEy", "Tax"},                             // padding stripped
+		{"VGF4OjA=", "Tax"},                             // Tax:0
+		{"VGF4Oi0x", "Tax"},                             // Tax:-1
 		{"VGF4Ojk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5", "Tax"}, // overflow
 		{"!!!", "Article"},
 		{"", "Article"},
