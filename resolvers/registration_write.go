@@ -2,9 +2,11 @@ package resolvers
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/serfigas/brilla-gateway/graph/apperr"
 	"github.com/serfigas/brilla-gateway/graph/model"
@@ -64,4 +66,16 @@ func reportRegisterProblems(ctx context.Context, problems []*apperr.Error) {
 	for _, p := range problems {
 		graphql.AddError(ctx, p)
 	}
+}
+
+// registerError carries an unknown registration outcome's extensions
+// (outcome UNKNOWN, attemptedAt) to the response: the GraphQL error wraps
+// the cause, so graph/apperr's presenter still sets its code and message
+// and keeps these extensions. Any other error is returned as is.
+func registerError(err error) error {
+	var unknown *registration.UnknownOutcomeError
+	if !errors.As(err, &unknown) {
+		return err
+	}
+	return &gqlerror.Error{Err: err, Message: unknown.Error(), Extensions: unknown.Extensions()}
 }

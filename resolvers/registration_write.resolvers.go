@@ -29,7 +29,7 @@ func (r *mutationResolver) Register(ctx context.Context, input model.RegisterInp
 		return nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, registerError(err)
 	}
 	return toRegistrationPayload(res), nil
 }

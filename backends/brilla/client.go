@@ -214,18 +214,30 @@ func (c *Client) do(ctx context.Context, method, template, path, token string, b
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	write := isWrite(method)
+	var sent *sentTracker
+	if write {
+		req, sent = traceSent(req)
+	}
 
 	resp, err := c.http.Do(req)
 	if err != nil {
 		// Network errors, refused connections and deadlines all mean the
 		// upstream could not be reached; the cause stays in the chain so
-		// errors.Is(err, context.DeadlineExceeded) still works.
+		// errors.Is(err, context.DeadlineExceeded) still works. A write
+		// whose request was fully sent may have been applied all the same.
+		if write && sent.wasSent() {
+			err = fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
+		}
 		return fail(upstream.KindUnavailable, 0, fmt.Errorf("send request: %w", err))
 	}
 	defer resp.Body.Close()
 
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
 	if err != nil {
+		if write {
+			err = fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
+		}
 		return fail(upstream.KindUnavailable, resp.StatusCode, fmt.Errorf("read response: %w", err))
 	}
 	if len(raw) > MaxResponseBytes {
@@ -238,10 +250,19 @@ func (c *Client) do(ctx context.Context, method, template, path, token string, b
 		(decodeErr == nil && env.Success != nil && !bool(*env.Success)) ||
 		(decodeErr == nil && errorCode(env.Error) != "")
 	if failed {
-		return c.apiError(op, token, resp, &env, decodeErr)
+		e := c.apiError(op, token, resp, &env, decodeErr)
+		if write && gatewayMayHaveForwarded(resp.StatusCode) {
+			e.Err = maybeApplied(fmt.Errorf("answered %d by a gateway in front of Brilla", resp.StatusCode), e.Err)
+		}
+		return e
 	}
 	if decodeErr != nil {
-		return fail(upstream.KindInternal, resp.StatusCode, fmt.Errorf("decode response (%s): %w", contentType(resp), decodeErr))
+		err := fmt.Errorf("decode response (%s): %w", contentType(resp), decodeErr)
+		if write {
+			// A 2xx to a write is Brilla accepting it: applied, but we cannot read what it said.
+			err = fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
+		}
+		return fail(upstream.KindInternal, resp.StatusCode, err)
 	}
 
 	payload := json.RawMessage(raw)
@@ -252,14 +273,18 @@ func (c *Client) do(ctx context.Context, method, template, path, token string, b
 		payload = env.Data
 	}
 	if err := json.Unmarshal(payload, out); err != nil {
-		return fail(upstream.KindInternal, resp.StatusCode, fmt.Errorf("decode response: %w", err))
+		err = fmt.Errorf("decode response: %w", err)
+		if write {
+			err = fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
+		}
+		return fail(upstream.KindInternal, resp.StatusCode, err)
 	}
 	return nil
 }
 
 // apiError builds the error for an answer that is an error: an HTTP error
 // status, success:false, or an "error" code in the body.
-func (c *Client) apiError(op, token string, resp *http.Response, env *envelope, decodeErr error) error {
+func (c *Client) apiError(op, token string, resp *http.Response, env *envelope, decodeErr error) *upstream.Error {
 	e := &upstream.Error{Upstream: upstream.Brilla, Op: op, Status: resp.StatusCode}
 	if decodeErr == nil {
 		e.Code = errorCode(env.Error)

@@ -1,8 +1,9 @@
 // Package registration validates credit registrations, checks their
 // attachments by content, and submits them to Brilla at most once per
 // registration: retries with the same Idempotency-Key, or with the same
-// input within a window, get the first registration's result back, across
-// every replica sharing the cache store.
+// input within a window, get the first registration's result back (or,
+// when Brilla's answer to it was lost, an UnknownOutcomeError instead of a
+// second POST), across every replica sharing the cache store.
 package registration
 
 import (
@@ -11,7 +12,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -119,11 +119,34 @@ type Result struct {
 }
 
 // record is what the store keeps for a registration: its input's
-// fingerprint (to tell a retry from a reused key) and its result. It holds
-// no personal data.
+// fingerprint (to tell a retry from a reused key) and its result, or, when
+// Brilla's answer was lost, Outcome "unknown" and when it was sent. It
+// holds no personal data.
 type record struct {
-	Fingerprint string `json:"fp"`
+	Fingerprint string    `json:"fp"`
+	Outcome     string    `json:"outcome,omitempty"`
+	At          time.Time `json:"at,omitzero"`
 	Result
+}
+
+// unknown reports whether the record is of a registration whose outcome
+// is unknown.
+func (r *record) unknown() bool { return r.Outcome == outcomeUnknown }
+
+// healthReporter is implemented by a store that can be degraded: the
+// shared store (cache.Resilient) reports false while Redis is away and it
+// serves from this replica's memory.
+type healthReporter interface{ Healthy() bool }
+
+// storeRetryAfter is how soon a registration refused during a store
+// outage is worth retrying (cache.Resilient probes Redis every 2s).
+const storeRetryAfter = 3 * time.Second
+
+// storeUnavailable refuses a registration while the store is degraded.
+func storeUnavailable() *apperr.Error {
+	return &apperr.Error{Code: apperr.UpstreamUnavailable, RetryAfter: storeRetryAfter,
+		Message: "registrations are paused for a moment: the gateway cannot reach the store that tells a retry from a new registration " +
+			"and will not risk registering twice; nothing was sent to Brilla, retry in a few seconds"}
 }
 
 // Register validates in and submits it to Brilla through up, unless the
@@ -140,9 +163,21 @@ type record struct {
 //     up to InFlight, then gets RATE_LIMITED ("in progress"). If the first
 //     fails, a waiter takes the lease and tries itself.
 //
-// Only successful registrations are remembered: after an error (a refusal,
-// a timeout) a retry calls Brilla again. The upstream call is not cut short
-// when the caller goes away, so that its result is stored for the retry.
+// Successes are remembered, and so are unknown outcomes: when the request
+// was sent and no definite answer came back (brilla.OutcomeUnknown: a
+// timeout after sending, a connection lost mid-answer, a 502/504 from a
+// gateway in front of Brilla, an unreadable 2xx), the attempt and every
+// retry within the same windows get an *UnknownOutcomeError
+// (UPSTREAM_UNAVAILABLE, outcome UNKNOWN) and nothing is sent again. Only
+// a definite failure (not sent at all, or a refusal Brilla answered) is
+// forgotten, so that a retry calls Brilla again. The upstream call is not
+// cut short when the caller goes away, so that its result is stored for
+// the retry.
+//
+// While the store reports itself degraded (Redis away: it could not see
+// what other replicas, or this one before the outage, recorded), register
+// refuses with UPSTREAM_UNAVAILABLE and a Retry-After instead of risking a
+// second registration.
 //
 // Invalid input is returned as Problems, before anything reaches Brilla.
 func (s *Service) Register(ctx context.Context, up Registrar, in Input) (*Result, error) {
@@ -156,6 +191,7 @@ func (s *Service) Register(ctx context.Context, up Registrar, in Input) (*Result
 	}
 
 	fp := s.fingerprint(checked)
+	withKey := key != ""
 	inputKey := "reg:in:" + fp
 	leases := []string{"reg:lease:in:" + fp}
 	var keyKey string
@@ -168,7 +204,7 @@ func (s *Service) Register(ctx context.Context, up Registrar, in Input) (*Result
 	deadline := time.Now().Add(s.cfg.InFlight)
 	poll := firstPoll
 	for {
-		if res, err := s.lookup(ctx, fp, inputKey, keyKey); res != nil || err != nil {
+		if res, err := s.lookup(ctx, fp, inputKey, keyKey, withKey); res != nil || err != nil {
 			return res, err
 		}
 		held, err := s.acquire(ctx, leases)
@@ -179,9 +215,16 @@ func (s *Service) Register(ctx context.Context, up Registrar, in Input) (*Result
 			// Look again under the lease: a holder that just finished
 			// stored its result before releasing, possibly after the
 			// lookup above.
-			if res, err := s.lookup(ctx, fp, inputKey, keyKey); res != nil || err != nil {
+			if res, err := s.lookup(ctx, fp, inputKey, keyKey, withKey); res != nil || err != nil {
 				s.release(ctx, leases)
 				return res, err
+			}
+			// Checked last, after the lookups: a Redis that just went
+			// away is noticed by them.
+			if !s.storeHealthy() {
+				s.release(ctx, leases)
+				s.logger.LogAttrs(ctx, slog.LevelWarn, "registration: refused while the shared idempotency store is unavailable")
+				return nil, storeUnavailable()
 			}
 			return s.submit(ctx, up, checked, fp, inputKey, keyKey, leases)
 		}
@@ -200,15 +243,19 @@ func (s *Service) Register(ctx context.Context, up Registrar, in Input) (*Result
 	}
 }
 
-// lookup returns a remembered result for the key or the input, or a
+// lookup returns a remembered result for the key or the input, an
+// *UnknownOutcomeError for a remembered unknown outcome, or a
 // BAD_USER_INPUT error for a key reused with another input.
-func (s *Service) lookup(ctx context.Context, fp, inputKey, keyKey string) (*Result, error) {
+func (s *Service) lookup(ctx context.Context, fp, inputKey, keyKey string, withKey bool) (*Result, error) {
 	if keyKey != "" {
 		rec, err := s.get(ctx, keyKey)
 		if err != nil || rec != nil {
 			if rec != nil && rec.Fingerprint != fp {
 				return nil, apperr.BadInput(HeaderIdempotencyKey,
 					"this %s was already used for a different registration; send a new key for a new registration", HeaderIdempotencyKey)
+			}
+			if rec != nil && rec.unknown() {
+				return nil, s.unknownOutcome(rec.At, true, withKey, nil)
 			}
 			return replay(rec), err
 		}
@@ -222,7 +269,21 @@ func (s *Service) lookup(ctx context.Context, fp, inputKey, keyKey string) (*Res
 		// the key alone (past InputWindow) still finds it.
 		s.put(ctx, keyKey, rec, s.cfg.KeyWindow)
 	}
+	if rec.unknown() {
+		return nil, s.unknownOutcome(rec.At, true, withKey, nil)
+	}
 	return replay(rec), nil
+}
+
+func (s *Service) unknownOutcome(at time.Time, retry, withKey bool, cause error) *UnknownOutcomeError {
+	return newUnknownOutcome(at, retry, s.cfg.InputWindow, s.cfg.KeyWindow, withKey, cause)
+}
+
+// storeHealthy reports whether the store can be trusted to hold what every
+// replica recorded: false while a degradable store says it is degraded.
+func (s *Service) storeHealthy() bool {
+	h, ok := s.cfg.Store.(healthReporter)
+	return !ok || h.Healthy()
 }
 
 func replay(rec *record) *Result {
@@ -265,13 +326,32 @@ func (s *Service) submit(ctx context.Context, up Registrar, checked *Checked, fp
 	// finds the stored result) but never the lease.
 	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.InFlight-min(time.Second, s.cfg.InFlight/2))
 	defer cancel()
+	sentAt := time.Now()
 	resp, err := up.Register(callCtx, checked.Request)
-	if err != nil {
-		return nil, err
+	if err == nil && resp.TrackingCode == "" {
+		// Brilla said yes without saying to what: it may well have
+		// registered it.
+		err = &upstream.Error{Upstream: upstream.Brilla, Op: "POST " + brilla.PathRegister, Kind: upstream.KindServer,
+			Err: fmt.Errorf("%w: register answered without a tracking code", brilla.ErrOutcomeUnknown)}
 	}
-	if resp.TrackingCode == "" {
-		return nil, &upstream.Error{Upstream: upstream.Brilla, Op: "POST " + brilla.PathRegister, Kind: upstream.KindServer,
-			Err: errors.New("register answered without a tracking code")}
+	if err != nil {
+		if !brilla.OutcomeUnknown(err) {
+			return nil, err // definitely not registered: a retry may call Brilla again
+		}
+		rec := &record{Fingerprint: fp, Outcome: outcomeUnknown, At: sentAt}
+		s.put(ctx, inputKey, rec, s.cfg.InputWindow)
+		if keyKey != "" {
+			s.put(ctx, keyKey, rec, s.cfg.KeyWindow)
+		}
+		level, note := slog.LevelWarn, "registration: Brilla's answer was lost; the attempt is recorded and retries will not be sent"
+		if !s.storeHealthy() {
+			// The record went to this replica's memory only: another
+			// replica, or this one once Redis is back, will not see it.
+			level, note = slog.LevelError, "registration: Brilla's answer was lost and the shared store is unavailable; "+
+				"a retry on another replica may register again"
+		}
+		s.logger.LogAttrs(ctx, level, note, slog.String("error", err.Error()))
+		return nil, s.unknownOutcome(sentAt, false, keyKey != "", err)
 	}
 	rec := &record{Fingerprint: fp, Result: Result{TrackingCode: resp.TrackingCode, State: resp.State, Message: resp.Message}}
 	if resp.RequestID.Valid {
@@ -302,7 +382,7 @@ func (s *Service) get(ctx context.Context, key string) (*record, error) {
 		return nil, nil
 	}
 	var rec record
-	if err := json.Unmarshal(e.Value, &rec); err != nil || rec.TrackingCode == "" {
+	if err := json.Unmarshal(e.Value, &rec); err != nil || (rec.TrackingCode == "" && !rec.unknown()) || (rec.unknown() && rec.At.IsZero()) {
 		s.logger.LogAttrs(ctx, slog.LevelWarn, "registration: idempotency record corrupt; ignored")
 		return nil, nil
 	}
