@@ -59,6 +59,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		logger = observability.NewLogger(slog.NewJSONHandler(stderr, nil))
 	}
 	o.gateway.Logger = logger
+	// So do the standard library's and every library's loggers.
+	defer routeProcessLogs(logger)()
 	tracing, err := observability.SetupTracing(ctx, o.otlpEndpoint, "brilla-gateway")
 	if err != nil {
 		reportConfig(stderr, err)

@@ -121,7 +121,9 @@ type redacting struct{ slog.Handler }
 func NewLogger(h slog.Handler) *slog.Logger { return slog.New(redacting{h}) }
 
 func (r redacting) Handle(ctx context.Context, rec slog.Record) error {
-	out := slog.NewRecord(rec.Time, rec.Level, rec.Message, rec.PC)
+	// The message is free text too: the standard library's log package
+	// and libraries' loggers routed here put everything in it.
+	out := slog.NewRecord(rec.Time, rec.Level, ScrubText(rec.Message), rec.PC)
 	if id := RequestID(ctx); id != "" {
 		out.AddAttrs(slog.String("request_id", id))
 	}
@@ -158,12 +160,33 @@ func redact(a slog.Attr) slog.Attr {
 		return slog.Group(a.Key, clean...)
 	}
 	if a.Value.Kind() == slog.KindString {
-		return slog.String(a.Key, scrubBearer(a.Value.String()))
+		return slog.String(a.Key, ScrubText(a.Value.String()))
+	}
+	// An error's text is free text too (libraries log err values).
+	if err, ok := a.Value.Resolve().Any().(error); ok && a.Value.Kind() == slog.KindAny {
+		return slog.String(a.Key, ScrubText(err.Error()))
 	}
 	return a
 }
 
 var bearerValue = regexp.MustCompile(`(?i)bearer\s+[A-Za-z0-9._~+/=-]+`)
+
+// secretPair matches "name=value", "name: value" and "\"name\":\"value\""
+// in free text when the name says it holds a secret (a body, a header or
+// a query string quoted in a library's message); the value is a quoted
+// string or runs to the next separator.
+var secretPair = regexp.MustCompile(`(?i)([\w-]*(?:authorization|token|api[_-]?key|secret|password|passwd|cookie|attachment|base64|answer)[\w-]*)(\\?"?\s*[:=]\s*)("(?:[^"\\]|\\.)*"|\\"(?:[^\\]|\\[^"])*\\"|[^\s"',;&}\]]+)`)
+
+// urlUserinfo matches the credentials of a URL such as redis://u:p@host.
+var urlUserinfo = regexp.MustCompile(`(?i)([a-z][a-z0-9+.-]*://)[^/@\s"]+@`)
+
+// ScrubText removes credentials from free text: "Bearer <token>",
+// values of secret-named pairs and URL credentials.
+func ScrubText(s string) string {
+	s = scrubBearer(s)
+	s = secretPair.ReplaceAllString(s, "${1}${2}[REDACTED]")
+	return urlUserinfo.ReplaceAllString(s, "${1}[REDACTED]@")
+}
 
 // scrubBearer removes "Bearer <token>" from free text (an error message
 // that quoted a header).

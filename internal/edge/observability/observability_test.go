@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -33,6 +34,39 @@ func TestLoggerRedactsSecretsAndStampsRequestIDs(t *testing.T) {
 	}
 	if line["request_id"] != "req-12345678" || line["status"] != float64(200) {
 		t.Errorf("line %v", line)
+	}
+}
+
+// Libraries' log lines arrive as free text in the message (log.Printf
+// through slog.SetDefault, http.Server.ErrorLog, go-redis): secrets in it
+// are scrubbed like attribute values.
+func TestLoggerScrubsFreeText(t *testing.T) {
+	var buf bytes.Buffer
+	logger := NewLogger(slog.NewJSONHandler(&buf, nil))
+	for _, tc := range []struct{ text, secret, keep string }{
+		{`decoding error: EOF body:{"variables":{"in":{"answer":"my secret answer","attachment":"JVBERi0x"}}}`, "my secret answer", "decoding error"},
+		{`decoding error: EOF body:{"variables":{"in":{"answer":"x","attachment":"JVBERi0x"}}}`, "JVBERi0x", "body:"},
+		{`header Authorization: Bearer abc.def.ghi`, "abc.def.ghi", "header"},
+		{`GET /graphql?token=tok-42&x=1`, "tok-42", "x=1"},
+		{`answer=mi_respuesta password: hunter2`, "hunter2", ""},
+		{`answer=mi_respuesta password: hunter2`, "mi_respuesta", ""},
+		{`{\"answer\":\"quoted secret\"}`, "quoted secret", ""},
+		{`redis: dial redis://user:pa55w0rd@cache:6379/0: refused`, "pa55w0rd", "cache:6379"},
+	} {
+		buf.Reset()
+		logger.Warn(tc.text, "error", tc.text)
+		out := buf.String()
+		if strings.Contains(out, tc.secret) || !strings.Contains(out, tc.keep) {
+			t.Errorf("%q logged as %s", tc.text, out)
+		}
+	}
+	buf.Reset()
+	logger.Error("exporter failed", "err", errors.New("password=hunter2"))
+	if strings.Contains(buf.String(), "hunter2") {
+		t.Errorf("an error value leaks: %s", buf.String())
+	}
+	if got := ScrubText("nothing to hide: status=500 path=/graphql"); got != "nothing to hide: status=500 path=/graphql" {
+		t.Errorf("ScrubText changed plain text: %q", got)
 	}
 }
 

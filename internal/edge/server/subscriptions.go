@@ -21,6 +21,7 @@ import (
 	"github.com/serfigas/brilla-gateway/graph/apperr"
 	"github.com/serfigas/brilla-gateway/internal/auth"
 	"github.com/serfigas/brilla-gateway/internal/edge/ratelimit"
+	"github.com/serfigas/brilla-gateway/internal/edge/streams"
 )
 
 // Defaults of the subscription settings in Config.
@@ -63,21 +64,29 @@ func addStreamingTransports(gql *handler.Server, cfg *Config, keys *auth.KeyStor
 	if cfg.WebsocketPing == 0 {
 		cfg.WebsocketPing = DefaultWebsocketPing
 	}
-	gql.AddTransport(transport.Websocket{
-		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{
-			// Same-origin pages always; other origins only when listed.
-			OriginPatterns: cfg.WebsocketOrigins,
-		}},
-		InitFunc:    websocketInit(keys, cfg.SubscriptionsPerConnection),
-		InitTimeout: DefaultWebsocketInitTimeout,
-		// graphql-transport-ws keepalive (KeepAlivePingInterval is only
-		// for the legacy graphql-ws protocol): the server pings, a client
-		// that stops answering is dropped after two intervals.
-		PingPongInterval: cfg.WebsocketPing,
-		// The same keepalive for clients of the legacy protocol.
-		KeepAlivePingInterval: cfg.WebsocketPing,
+	// Our own fronts (internal/edge/streams): gqlgen's websocket leaves a
+	// connection with a bad connection_init open, and its SSE transport
+	// reads the body without a deadline and logs it when malformed.
+	gql.AddTransport(streams.Websocket{
+		Transport: transport.Websocket{
+			InitFunc: websocketInit(keys, cfg.SubscriptionsPerConnection),
+			// graphql-transport-ws keepalive (KeepAlivePingInterval is only
+			// for the legacy graphql-ws protocol): the server pings, a client
+			// that stops answering is dropped after two intervals.
+			PingPongInterval: cfg.WebsocketPing,
+			// The same keepalive for clients of the legacy protocol.
+			KeepAlivePingInterval: cfg.WebsocketPing,
+		},
+		// Same-origin pages always; other origins only when listed.
+		Accept:       websocket.AcceptOptions{OriginPatterns: cfg.WebsocketOrigins},
+		InitTimeout:  DefaultWebsocketInitTimeout,
+		MessageBytes: cfg.MaxBodyBytes,
 	})
-	gql.AddTransport(transport.SSE{KeepAlivePingInterval: cfg.WebsocketPing})
+	gql.AddTransport(streams.SSE{
+		Transport:    transport.SSE{KeepAlivePingInterval: cfg.WebsocketPing},
+		MaxBodyBytes: cfg.MaxBodyBytes,
+		BodyTimeout:  cfg.RequestTimeout,
+	})
 	gql.Use(subscriptionCap{present: apperr.Presenter(cfg.Logger)})
 	gql.Use(streamDeadline{d: cfg.RequestTimeout})
 }

@@ -1,0 +1,437 @@
+// Package streams holds the gateway's own front for gqlgen's streaming
+// transports (graphql-transport-ws / graphql-ws websockets and SSE),
+// where their defaults are unsafe against anonymous clients: a websocket
+// whose first message gqlgen cannot use is closed with a close code
+// instead of being left open, every websocket message is bounded in size
+// (tightly until connection_init is accepted) and in rate, and an SSE
+// request body is read under a size bound and a deadline and refused,
+// without being repeated or logged, when it is malformed.
+package streams
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/coder/websocket"
+)
+
+// Close codes of the graphql-transport-ws protocol (the legacy graphql-ws
+// clients get the same ones).
+const (
+	// CloseBadRequest closes a connection whose first message is not a
+	// usable connection_init (not JSON, not an object, a payload that is
+	// not an object, another message type).
+	CloseBadRequest = 4400
+	// CloseUnauthorized closes a connection that subscribes before its
+	// connection_init was acknowledged.
+	CloseUnauthorized = 4401
+	// CloseTooManyInits closes a connection that sends connection_init
+	// again.
+	CloseTooManyInits = 4429
+	// CloseInitTimeout closes a connection that sent no connection_init
+	// within the init timeout.
+	CloseInitTimeout = 4408
+	// CloseTooManyMessages (RFC 6455 policy violation) closes a connection
+	// that sends messages faster than its budget.
+	CloseTooManyMessages = int(websocket.StatusPolicyViolation)
+	// CloseGoingAway closes a connection still waiting for its init when
+	// the gateway ends its streams.
+	CloseGoingAway = int(websocket.StatusGoingAway)
+)
+
+// Defaults of Websocket's optional fields.
+const (
+	DefaultInitTimeout    = 10 * time.Second
+	DefaultInitBytes      = int64(16 << 10)
+	DefaultMessageBytes   = int64(1 << 20)
+	DefaultMessagesPerSec = 20
+	DefaultMessageBurst   = 100
+	DefaultWriteTimeout   = 10 * time.Second
+)
+
+// Websocket is gqlgen's websocket transport behind the gateway's own
+// connection handling. Transport carries gqlgen's settings (InitFunc,
+// keepalives); its Implementation, InitTimeout and PayloadReadLimit are
+// replaced by the fields below.
+type Websocket struct {
+	Transport transport.Websocket
+	// Accept holds coder/websocket's accept options (origin patterns).
+	Accept websocket.AcceptOptions
+	// InitTimeout is how long a connection may wait before its
+	// connection_init (DefaultInitTimeout when zero); past it the
+	// connection is closed with CloseInitTimeout.
+	InitTimeout time.Duration
+	// InitBytes bounds the first message (DefaultInitBytes when zero) and
+	// MessageBytes every later one (DefaultMessageBytes when zero); a
+	// larger message closes the connection with 1009 (message too big).
+	InitBytes    int64
+	MessageBytes int64
+	// MessagesPerSecond and MessageBurst bound how many messages a
+	// connection sends after its init (DefaultMessagesPerSec and
+	// DefaultMessageBurst when zero); beyond them it is closed with
+	// CloseTooManyMessages. Operations are rate limited on top of this.
+	MessagesPerSecond float64
+	MessageBurst      int
+}
+
+var _ graphql.Transport = Websocket{}
+
+// Supports implements graphql.Transport.
+func (t Websocket) Supports(r *http.Request) bool { return t.Transport.Supports(r) }
+
+// Do implements graphql.Transport: the handshake is ours (a refused one,
+// such as a foreign Origin, is answered by coder/websocket, and gqlgen
+// neither logs it nor writes a second status), gqlgen then serves the
+// connection over our conn, and once it has given up on a connection it
+// never acknowledged, the connection is closed if gqlgen did not close
+// it itself.
+func (t Websocket) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	c, err := t.accept(w, r)
+	if err != nil {
+		return
+	}
+	defer c.afterTransport()
+	inner := t.Transport
+	inner.Implementation = accepted{c}
+	// The init timeout is ours (it closes with 4408, not 1002).
+	inner.InitTimeout = 0
+	limit := orDefault(t.MessageBytes, DefaultMessageBytes)
+	inner.PayloadReadLimit = &limit
+	inner.Do(w, r, exec)
+}
+
+func orDefault[T int64 | int | float64 | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// subprotocols are the ones gqlgen's transport speaks.
+var subprotocols = []string{"graphql-transport-ws", "graphql-ws"}
+
+// accept upgrades r; on failure coder/websocket has answered it.
+func (t Websocket) accept(w http.ResponseWriter, r *http.Request) (*conn, error) {
+	opts := t.Accept
+	opts.Subprotocols = slices.Clone(opts.Subprotocols)
+	for _, p := range subprotocols {
+		if !slices.Contains(opts.Subprotocols, p) {
+			opts.Subprotocols = append(opts.Subprotocols, p)
+		}
+	}
+	ws, err := websocket.Accept(w, r, &opts)
+	if err != nil {
+		return nil, fmt.Errorf("websocket handshake: %w", err)
+	}
+	c := &conn{
+		ws:          ws,
+		initTimeout: orDefault(t.InitTimeout, DefaultInitTimeout),
+		limit:       orDefault(t.MessageBytes, DefaultMessageBytes),
+		budget: newBucket(orDefault(t.MessagesPerSecond, DefaultMessagesPerSec),
+			orDefault(t.MessageBurst, DefaultMessageBurst)),
+	}
+	// Until the init is accepted only a small message is read.
+	ws.SetReadLimit(orDefault(t.InitBytes, DefaultInitBytes))
+	// A connection still waiting for its init ends with the gateway's
+	// streams (gqlgen only watches the context once the init is done).
+	c.stopInitWatch = context.AfterFunc(r.Context(), func() { c.closeWith(CloseGoingAway, "the server is going away") })
+	return c, nil
+}
+
+// accepted hands gqlgen's transport the connection Do accepted.
+type accepted struct{ c *conn }
+
+// Accept implements transport.WebsocketImplementation.
+func (a accepted) Accept(http.ResponseWriter, *http.Request, transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
+	return a.c, nil
+}
+
+// errRefused is what NextReader returns once the conn closed itself.
+var errRefused = errors.New("websocket closed by the gateway")
+
+// conn is a transport.WebsocketConn over coder/websocket that checks the
+// first message, bounds every message and closes with protocol codes.
+type conn struct {
+	ws            *websocket.Conn
+	initTimeout   time.Duration
+	limit         int64
+	budget        *bucket
+	stopInitWatch func() bool
+
+	// Read side: only gqlgen's reading goroutine touches these.
+	initialized bool
+
+	mu        sync.Mutex
+	closing   bool          // a close (handshake or immediate) started
+	handshake chan struct{} // closed when the close handshake ended
+	acked     bool          // connection_ack was written
+	deadline  *time.Timer   // read deadline (pong timeout)
+}
+
+var (
+	_ transport.WebsocketConn          = (*conn)(nil)
+	_ transport.WebsocketReadLimiter   = (*conn)(nil)
+	_ transport.WebsocketReadDeadliner = (*conn)(nil)
+)
+
+// NextReader implements transport.WebsocketConn.
+func (c *conn) NextReader() (int, io.Reader, error) {
+	if !c.initialized {
+		return c.readInit()
+	}
+	if !c.budget.take(time.Now()) {
+		c.closeWith(CloseTooManyMessages, "too many messages")
+		return 0, nil, errRefused
+	}
+	typ, data, err := c.ws.Read(context.Background())
+	if err != nil {
+		return int(typ), nil, readError(err)
+	}
+	if code, reason := CheckMessage(c.ws.Subprotocol(), data); code != 0 {
+		c.closeWith(code, reason)
+		return 0, nil, errRefused
+	}
+	return int(typ), bytes.NewReader(data), nil
+}
+
+// readInit reads the first message within the init timeout and lets it
+// through only when gqlgen can use it; otherwise it closes the conn.
+func (c *conn) readInit() (int, io.Reader, error) {
+	defer c.stopInitWatch()
+	timer := time.AfterFunc(c.initTimeout, func() {
+		c.closeWith(CloseInitTimeout, "Connection initialisation timeout")
+	})
+	typ, data, err := c.ws.Read(context.Background())
+	if !timer.Stop() && err != nil {
+		return int(typ), nil, errRefused
+	}
+	if err != nil {
+		return int(typ), nil, readError(err)
+	}
+	if code, reason := CheckInit(data); code != 0 {
+		c.closeWith(code, reason)
+		return 0, nil, errRefused
+	}
+	c.initialized = true
+	c.ws.SetReadLimit(c.limit)
+	return int(typ), bytes.NewReader(data), nil
+}
+
+// readError maps a peer's normal close to the error gqlgen expects.
+func readError(err error) error {
+	switch websocket.CloseStatus(err) {
+	case websocket.StatusNormalClosure, websocket.StatusNoStatusRcvd:
+		return transport.ErrWebsocketClosed
+	}
+	return err
+}
+
+// WriteJSON implements transport.WebsocketConn. A write that the client
+// does not take within DefaultWriteTimeout closes the connection.
+func (c *conn) WriteJSON(v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if !c.acked {
+		var m struct {
+			Type string `json:"type"`
+		}
+		if json.Unmarshal(data, &m) == nil && m.Type == "connection_ack" {
+			c.acked = true
+		}
+	}
+	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultWriteTimeout)
+	defer cancel()
+	return c.ws.Write(ctx, websocket.MessageText, data)
+}
+
+// WriteClose implements transport.WebsocketConn: the first close code
+// wins; the handshake runs in the background (coder/websocket waits up to
+// five seconds for the peer's close frame) and then closes the socket.
+func (c *conn) WriteClose(code int, reason string) error {
+	c.closeWith(code, reason)
+	return nil
+}
+
+func (c *conn) closeWith(code int, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return
+	}
+	c.closing = true
+	c.stopDeadlineLocked()
+	done := make(chan struct{})
+	c.handshake = done
+	go func() {
+		defer close(done)
+		_ = c.ws.Close(websocket.StatusCode(code), reason)
+	}()
+}
+
+// Close implements transport.WebsocketConn; a close handshake already
+// under way owns the socket and closes it when it ends.
+func (c *conn) Close() error {
+	c.mu.Lock()
+	c.stopDeadlineLocked()
+	if c.closing {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closing = true
+	c.mu.Unlock()
+	return c.ws.CloseNow()
+}
+
+// afterTransport runs when gqlgen's Do returned. A connection it
+// acknowledged is closed by gqlgen itself (when its context ends); one
+// it never acknowledged and did not close (gqlgen returns silently on
+// some init failures) is closed here.
+func (c *conn) afterTransport() {
+	c.stopInitWatch()
+	c.mu.Lock()
+	leftOpen := !c.acked && !c.closing
+	c.mu.Unlock()
+	if leftOpen {
+		c.closeWith(CloseBadRequest, "Invalid connection_init")
+	}
+}
+
+// Subprotocol implements transport.WebsocketConn.
+func (c *conn) Subprotocol() string { return c.ws.Subprotocol() }
+
+// SetReadLimit implements transport.WebsocketReadLimiter: gqlgen's limit
+// applies from the init on (the init itself is bounded tighter).
+func (c *conn) SetReadLimit(limit int64) {
+	c.limit = limit
+	if c.initialized {
+		c.ws.SetReadLimit(limit)
+	}
+}
+
+// SetReadDeadline implements transport.WebsocketReadDeadliner (gqlgen's
+// pong timeout): past the deadline the socket is closed.
+func (c *conn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stopDeadlineLocked()
+	if t.IsZero() || c.closing {
+		return nil
+	}
+	c.deadline = time.AfterFunc(time.Until(t), func() { _ = c.ws.CloseNow() })
+	return nil
+}
+
+func (c *conn) stopDeadlineLocked() {
+	if c.deadline != nil {
+		c.deadline.Stop()
+		c.deadline = nil
+	}
+}
+
+// envelope is a websocket message as gqlgen decodes it.
+type envelope struct {
+	Payload json.RawMessage `json:"payload,omitempty"`
+	ID      string          `json:"id,omitempty"`
+	Type    string          `json:"type"`
+}
+
+// decodeEnvelope decodes data as gqlgen does.
+func decodeEnvelope(data []byte) (envelope, error) {
+	var m envelope
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	err := dec.Decode(&m)
+	return m, err
+}
+
+// CheckMessage reports whether data, a message after the init, is one a
+// client may send over subprotocol: it returns 0 when it is, else the
+// close code (CloseBadRequest, or CloseTooManyInits for a second
+// connection_init) and a reason that repeats nothing of data. gqlgen
+// would end the connection on these too, but with 1000 or 1002.
+func CheckMessage(subprotocol string, data []byte) (code int, reason string) {
+	m, err := decodeEnvelope(data)
+	if err != nil {
+		return CloseBadRequest, "Invalid message"
+	}
+	if m.Type == "connection_init" {
+		return CloseTooManyInits, "Too many initialisation requests"
+	}
+	allowed := []string{"subscribe", "complete", "ping", "pong"}
+	if subprotocol != "graphql-transport-ws" {
+		allowed = []string{"start", "stop", "connection_terminate"}
+	}
+	if !slices.Contains(allowed, m.Type) {
+		return CloseBadRequest, "Invalid message type"
+	}
+	return 0, ""
+}
+
+// CheckInit reports whether data, a connection's first message, is a
+// connection_init gqlgen can use: it returns 0 when it is, else the close
+// code and a reason that repeats nothing of data. It decodes exactly as
+// gqlgen does (the envelope, then the payload into a map), so every
+// message gqlgen would drop without closing is refused here.
+func CheckInit(data []byte) (code int, reason string) {
+	m, err := decodeEnvelope(data)
+	if err != nil {
+		return CloseBadRequest, "Invalid message"
+	}
+	switch m.Type {
+	case "connection_init":
+		if len(m.Payload) > 0 {
+			var p map[string]any
+			if err := json.Unmarshal(m.Payload, &p); err != nil {
+				return CloseBadRequest, "connection_init payload must be an object"
+			}
+		}
+		return 0, ""
+	case "connection_terminate":
+		// graphql-ws (legacy): gqlgen closes normally.
+		return 0, ""
+	case "subscribe", "start":
+		return CloseUnauthorized, "Unauthorized"
+	default:
+		return CloseBadRequest, "Expected connection_init"
+	}
+}
+
+// bucket is a token bucket counting one connection's messages; only the
+// reading goroutine uses it.
+type bucket struct {
+	rate   float64
+	burst  float64
+	tokens float64
+	last   time.Time
+}
+
+func newBucket(perSecond float64, burst int) *bucket {
+	return &bucket{rate: perSecond, burst: float64(burst), tokens: float64(burst)}
+}
+
+// take spends one token, refilled at rate since the last call.
+func (b *bucket) take(now time.Time) bool {
+	if !b.last.IsZero() {
+		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
