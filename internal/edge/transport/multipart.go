@@ -284,14 +284,22 @@ type chunks struct {
 func readChunks(r io.Reader) (*chunks, error) {
 	c := &chunks{}
 	for {
+		// Fill a chunk; only io.EOF ends the part: a body cut short
+		// surfaces as io.ErrUnexpectedEOF, a refusal.
 		buf := make([]byte, fileChunkBytes)
-		n, err := io.ReadFull(r, buf)
+		n := 0
+		var err error
+		for n < len(buf) && err == nil {
+			var m int
+			m, err = r.Read(buf[n:])
+			n += m
+		}
 		if n > 0 {
 			c.bufs = append(c.bufs, buf[:n])
 			c.size += int64(n)
 		}
 		switch {
-		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		case errors.Is(err, io.EOF):
 			return c, nil
 		case err != nil:
 			return nil, err
