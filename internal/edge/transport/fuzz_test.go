@@ -166,7 +166,9 @@ func FuzzReadMultipart(f *testing.F) {
 
 // The transport is a graphql.Transport for everything but streams.
 func TestSupports(t *testing.T) {
-	h := New(Config{MaxBodyBytes: 1 << 20, MaxUploadBytes: 1 << 20, IsStream: func(r *http.Request) bool { return r.Method == http.MethodGet && r.Header.Get("Upgrade") == "websocket" }})
+	h := New(Config{MaxBodyBytes: 1 << 20, MaxUploadBytes: 1 << 20, IsStream: func(r *http.Request) bool {
+		return r.Method == http.MethodGet && r.Header.Get("Upgrade") == "websocket"
+	}})
 	ws, _ := http.NewRequest(http.MethodGet, "/graphql", nil)
 	ws.Header.Set("Upgrade", "websocket")
 	post, _ := http.NewRequest(http.MethodPost, "/graphql", nil)
