@@ -22,7 +22,7 @@ import (
 func hardeningFlags(fs *flag.FlagSet, env func(name, def string) string, o *options) func() []error {
 	h := &o.gateway.Hardening
 	var depth, aliases, complexity, introspection, apqTTL, trusted string
-	var attempts, failures, openFor, rlKey, rlCustomer, rlIP, corsOrigins, proxies string
+	var attempts, failures, openFor, rlKey, rlCustomer, rlIP, corsOrigins, proxies, csrf string
 	fs.StringVar(&depth, "max-depth", env("MAX_DEPTH", "10"), "deepest selection an operation may have; -1 disables (MAX_DEPTH)")
 	fs.StringVar(&aliases, "max-aliases", env("MAX_ALIASES", "50"), "most aliased fields in one operation; -1 disables (MAX_ALIASES)")
 	fs.StringVar(&complexity, "max-complexity", env("MAX_COMPLEXITY", "5000"), "highest estimated cost of an operation (lists count by their `first`); -1 disables (MAX_COMPLEXITY)")
@@ -38,6 +38,7 @@ func hardeningFlags(fs *flag.FlagSet, env func(name, def string) string, o *opti
 	fs.StringVar(&rlIP, "rate-limit-ip", env("RATE_LIMIT_IP", strconv.Itoa(d.IP.Rate)), "requests per minute per client address, for anonymous callers (RATE_LIMIT_IP)")
 	fs.StringVar(&proxies, "trusted-proxies", env("TRUSTED_PROXIES", ""), "comma-separated CIDRs of load balancers whose X-Forwarded-For names the client for per-address rate limits (TRUSTED_PROXIES)")
 	fs.StringVar(&corsOrigins, "cors-origins", env("CORS_ORIGINS", ""), "comma-separated browser origins allowed to call the API from other sites, e.g. https://app.example.com; * allows any (CORS_ORIGINS)")
+	fs.StringVar(&csrf, "csrf-prevention", env("CSRF_PREVENTION", "false"), "refuse GET and form-like POST requests without a GraphQL-Preflight, Apollo-Require-Preflight or X-Apollo-Operation-Name header, so no page on another site can send them without a CORS preflight (CSRF_PREVENTION)")
 	fs.StringVar(&o.otlpEndpoint, "otlp-endpoint", env("OTEL_EXPORTER_OTLP_ENDPOINT", ""), "OTLP/HTTP collector for traces, e.g. http://otel-collector:4318; empty: tracing off (OTEL_EXPORTER_OTLP_ENDPOINT)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", env("METRICS_ADDR", ""), "serve /metrics on this separate (internal) address instead of the public one (METRICS_ADDR)")
 
@@ -94,6 +95,13 @@ func hardeningFlags(fs *flag.FlagSet, env func(name, def string) string, o *opti
 			h.DisableIntrospection = true
 		default:
 			errs = append(errs, fmt.Errorf("INTROSPECTION must be true or false, got %q", introspection))
+		}
+		switch strings.ToLower(strings.TrimSpace(csrf)) {
+		case "false", "0", "no", "":
+		case "true", "1", "yes":
+			h.CSRFPrevention = true
+		default:
+			errs = append(errs, fmt.Errorf("CSRF_PREVENTION must be true or false, got %q", csrf))
 		}
 		for _, dur := range []struct {
 			name string

@@ -33,12 +33,25 @@ const (
 	UpstreamError       Code = "UPSTREAM_ERROR"
 	UpstreamUnavailable Code = "UPSTREAM_UNAVAILABLE"
 	Internal            Code = "INTERNAL"
+	// ParseFailed is a document that is not GraphQL (a syntax error), and
+	// ValidationFailed a document that does not fit the schema (an unknown
+	// field, a missing argument, a literal of the wrong type): Apollo's
+	// names, so a client can tell a malformed document from a wrong field.
+	// Wrong variable values stay BAD_USER_INPUT.
+	ParseFailed      Code = "GRAPHQL_PARSE_FAILED"
+	ValidationFailed Code = "GRAPHQL_VALIDATION_FAILED"
+	// BadRequest is an HTTP request that is not a GraphQL request the
+	// gateway takes: wrong method or content type, a body that is not a
+	// GraphQL request, an upload that breaks the multipart request spec,
+	// a cross-site request without a preflight header (CSRF prevention).
+	BadRequest Code = "BAD_REQUEST"
 )
 
 // keepCode lists the codes a gqlgen-level error may already carry.
 var keepCode = map[string]bool{
 	string(Unauthenticated): true, string(Forbidden): true, string(BadUserInput): true,
 	string(RateLimited): true, "PERSISTED_QUERY_NOT_FOUND": true,
+	string(ParseFailed): true, string(ValidationFailed): true, string(BadRequest): true,
 }
 
 // Error is an error the gateway raises itself, with a message that is safe
@@ -180,13 +193,14 @@ func Presenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 				// APQ protocol's PERSISTED_QUERY_NOT_FOUND, which clients
 				// act on; anything else becomes BAD_USER_INPUT.
 				code, _ := gqlErr.Extensions["code"].(string)
-				if !keepCode[code] {
+				if !keepCode[code] || isVariableError(gqlErr) {
 					gqlErr.Extensions["code"] = string(BadUserInput)
 				}
+				gqlErr.Message = scrub(Code(gqlErr.Extensions["code"].(string)), gqlErr.Message)
 				return gqlErr
 			}
 		}
-		gqlErr.Message = msg
+		gqlErr.Message = scrub(code, msg)
 		gqlErr.Extensions["code"] = string(code)
 		if up != "" {
 			gqlErr.Extensions["upstream"] = up

@@ -290,8 +290,67 @@ func TestPresenterValidationKeepsExtensions(t *testing.T) {
 	logger, _ := newLogger()
 	in := &gqlerror.Error{Message: "bad", Extensions: map[string]any{"code": "GRAPHQL_VALIDATION_FAILED", "rule": "x"}}
 	got := Presenter(logger)(context.Background(), in)
-	if got.Extensions["code"] != string(BadUserInput) || got.Extensions["rule"] != "x" {
+	if got.Extensions["code"] != string(ValidationFailed) || got.Extensions["rule"] != "x" {
 		t.Errorf("extensions %v", got.Extensions)
+	}
+}
+
+// Parse and validation failures keep Apollo's codes; a variable value
+// gqlparser refuses is the caller's input, BAD_USER_INPUT.
+func TestPresenterParseValidationAndVariableCodes(t *testing.T) {
+	logger, _ := newLogger()
+	tests := []struct {
+		name string
+		in   *gqlerror.Error
+		want Code
+	}{
+		{"parse", &gqlerror.Error{Message: "Unexpected <EOF>", Extensions: map[string]any{"code": "GRAPHQL_PARSE_FAILED"}}, ParseFailed},
+		{"validation", &gqlerror.Error{Message: `Cannot query field "x" on type "Query".`, Extensions: map[string]any{"code": "GRAPHQL_VALIDATION_FAILED"}}, ValidationFailed},
+		{"variable", &gqlerror.Error{Message: "cannot be null", Path: ast.Path{ast.PathName("variable"), ast.PathName("id")},
+			Extensions: map[string]any{"code": "GRAPHQL_VALIDATION_FAILED"}}, BadUserInput},
+		{"uncoded", &gqlerror.Error{Message: "bad"}, BadUserInput},
+	}
+	for _, tt := range tests {
+		got := Presenter(logger)(context.Background(), tt.in)
+		if got.Extensions["code"] != string(tt.want) {
+			t.Errorf("%s: code %v, want %s", tt.name, got.Extensions["code"], tt.want)
+		}
+	}
+}
+
+// No presented message repeats the literal, variable value or token it
+// refused.
+func TestScrubDropsRequestContent(t *testing.T) {
+	const marker = "SECRET-MARKER-42"
+	tests := []struct {
+		code Code
+		in   string
+		want string
+	}{
+		{ParseFailed, `Unexpected Name "` + marker + `"`, "Unexpected Name"},
+		{ParseFailed, `Cannot parse the unexpected character "` + marker + `".`, "Cannot parse the unexpected character."},
+		{ParseFailed, `Invalid number, expected digit but got: "` + marker + `".`, "Invalid number, expected digit but got."},
+		{ValidationFailed, `Expected value of type "Int!", found "` + marker + `".`, `Expected value of type "Int!"; the value given is not one.`},
+		{ValidationFailed, `String cannot represent a non string value: ` + marker, `String cannot represent the non string value given.`},
+		{ValidationFailed, `Int cannot represent non 32-bit signed integer value: 99999999999` + marker, `Int cannot represent the non 32-bit signed integer value given.`},
+		{ValidationFailed, `Enum "Scope" cannot represent non-enum value: "` + marker + `".`, `Enum "Scope" cannot represent the non-enum value given.`},
+		{ValidationFailed, `Value "` + marker + `" does not exist in "Scope" enum.`, `The value given does not exist in "Scope" enum.`},
+		{ValidationFailed, `operation ` + marker + ` not found`, `the operation named by operationName is not in the document`},
+		{BadUserInput, marker + ` is not a valid Scope`, `the value given is not a valid Scope`},
+		{BadUserInput, `cannot use ` + marker + ` as ID: integers beyond 2^53-1 may have been rounded`, `cannot use the value given as ID`},
+		{BadUserInput, `Money must be whole pesos, got ` + marker, `Money must be whole pesos`},
+		{BadUserInput, `Money must be whole pesos, got "` + marker + `"`, `Money must be whole pesos`},
+		{BadUserInput, `"` + marker + `" is not a date (YYYY-MM-DD)`, `the value given is not a date (YYYY-MM-DD)`},
+		// What a client needs and did not send verbatim stays.
+		{BadUserInput, `first must be between 1 and 100, got 500`, `first must be between 1 and 100, got 500`},
+		{BadUserInput, `Money must be an integer, got bool`, `Money must be an integer, got bool`},
+		{ValidationFailed, `Cannot query field "viewer" on type "Mutation".`, `Cannot query field "viewer" on type "Mutation".`},
+	}
+	for _, tt := range tests {
+		got := scrub(tt.code, tt.in)
+		if got != tt.want || strings.Contains(got, marker) {
+			t.Errorf("scrub(%s, %q) = %q, want %q", tt.code, tt.in, got, tt.want)
+		}
 	}
 }
 

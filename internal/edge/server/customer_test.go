@@ -429,7 +429,9 @@ func TestGraphQLOverGET(t *testing.T) {
 	req = httptest.NewRequest(http.MethodGet, "/graphql?query="+url.QueryEscape(`mutation { generateToken(input: {vat: "123456789", contractNumber: "12345678", questionId: 1, answer: "mi_respuesta"}) { token } }`), nil)
 	rec = httptest.NewRecorder()
 	e.gateway.ServeHTTP(rec, req)
-	if rec.Code != http.StatusNotAcceptable || strings.Contains(rec.Body.String(), `"token"`) {
+	// 405 with Allow, as GraphQL over HTTP asks, and a coded refusal.
+	if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") != "GET, POST" ||
+		strings.Contains(rec.Body.String(), `"token"`) || !strings.Contains(rec.Body.String(), `"code":"BAD_REQUEST"`) {
 		t.Fatalf("mutation over GET: %d %s", rec.Code, rec.Body.String())
 	}
 }

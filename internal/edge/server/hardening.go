@@ -69,6 +69,14 @@ type Hardening struct {
 	// SeparateMetrics leaves /metrics off the public mux; serve
 	// Gateway.Metrics() on an internal listener instead.
 	SeparateMetrics bool
+	// CSRFPrevention (Apollo's CSRF prevention) refuses requests a
+	// browser could send cross-site without a CORS preflight (GET, or a
+	// POST with a text/plain, form or multipart content type) unless they
+	// carry a non-empty GraphQL-Preflight, Apollo-Require-Preflight or
+	// X-Apollo-Operation-Name header: 400 BAD_REQUEST. Off by default: no
+	// credential travels implicitly (see internal/auth), and plain GET
+	// clients and the GraphQL-over-HTTP audit send no such header.
+	CSRFPrevention bool
 }
 
 // DefaultRateLimits are per-minute budgets generous for people and
@@ -190,7 +198,7 @@ func withCORS(origins []string, next http.Handler) http.Handler {
 	return cors.New(cors.Options{
 		AllowedOrigins: origins,
 		AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodOptions},
-		AllowedHeaders: []string{"Authorization", "X-Api-Key", "Content-Type", "Accept", "Idempotency-Key", "X-Request-Id", "Apollo-Require-Preflight"},
+		AllowedHeaders: []string{"Authorization", "X-Api-Key", "Content-Type", "Accept", "Idempotency-Key", "X-Request-Id", "Apollo-Require-Preflight", "GraphQL-Preflight", "X-Apollo-Operation-Name"},
 		ExposedHeaders: []string{"X-Request-Id", "Retry-After"},
 		MaxAge:         600,
 	}).Handler(next)

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler"
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/serfigas/brilla-gateway/backends/brilla"
@@ -38,6 +37,7 @@ import (
 	"github.com/serfigas/brilla-gateway/internal/edge/observability"
 	"github.com/serfigas/brilla-gateway/internal/edge/playground"
 	"github.com/serfigas/brilla-gateway/internal/edge/ratelimit"
+	edgetransport "github.com/serfigas/brilla-gateway/internal/edge/transport"
 	"github.com/serfigas/brilla-gateway/internal/registration"
 	"github.com/serfigas/brilla-gateway/internal/registration/regwatch"
 	"github.com/serfigas/brilla-gateway/resolvers"
@@ -108,6 +108,11 @@ type Config struct {
 	MaxAttachmentBytes       int64
 	MaxAttachmentsTotalBytes int64
 	MaxAttachments           int
+	// UploadBudgetBytes bounds the bytes of multipart requests the process
+	// holds at once, their execution included; an upload that does not
+	// fit is refused at once (503 RATE_LIMITED, Retry-After). Default
+	// (zero): two maximum-size multipart requests.
+	UploadBudgetBytes int64
 	// IdempotencyKeyWindow is how long register remembers an
 	// Idempotency-Key; RegisterDedupeWindow how long it answers an
 	// identical input with the first result.
@@ -214,8 +219,8 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s durations must not be negative", name))
 		}
 	}
-	if c.MaxAttachmentBytes < 0 || c.MaxAttachmentsTotalBytes < 0 || c.MaxAttachments < 0 {
-		errs = append(errs, errors.New("MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS_TOTAL_BYTES and MAX_ATTACHMENTS must not be negative"))
+	if c.MaxAttachmentBytes < 0 || c.MaxAttachmentsTotalBytes < 0 || c.MaxAttachments < 0 || c.UploadBudgetBytes < 0 {
+		errs = append(errs, errors.New("MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS_TOTAL_BYTES, MAX_ATTACHMENTS and the upload budget must not be negative"))
 	}
 	if c.IdempotencyKeyWindow < 0 || c.RegisterDedupeWindow < 0 {
 		errs = append(errs, errors.New("IDEMPOTENCY_KEY_WINDOW and REGISTER_DEDUPE_WINDOW must not be negative"))
@@ -373,15 +378,23 @@ func New(cfg Config) (*Gateway, error) {
 	limits.Complexity(&schemaCfg.Complexity)
 	es := graph.NewExecutableSchema(schemaCfg)
 	gql := handler.New(es)
-	addStreamingTransports(gql, &cfg, keys)
-	gql.AddTransport(transport.Options{})
-	gql.AddTransport(transport.GET{})
-	gql.AddTransport(transport.POST{})
-	// Uploads (the GraphQL multipart request spec): the whole request is
-	// bounded by uploadLimit and kept in memory (no temporary files, so a
-	// read-only file system is fine); register checks each file's size.
+	// Plain HTTP (POST JSON, GET, multipart uploads) goes through the
+	// gateway's own transport, first in the list so that it also answers
+	// a POST carrying an Upgrade header; streams go on to the websocket
+	// and SSE transports. Uploads (the GraphQL multipart request spec) are
+	// bounded by uploadLimit each and kept in memory (no temporary files,
+	// so a read-only file system is fine) within a process-wide budget
+	// (see edgetransport.UploadBudget); register checks each file's size.
 	uploadLimit := cfg.MaxAttachmentsTotalBytes + cfg.MaxBodyBytes
-	gql.AddTransport(transport.MultipartForm{MaxUploadSize: uploadLimit, MaxMemory: uploadLimit + 1})
+	gql.AddTransport(edgetransport.New(edgetransport.Config{
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		MaxUploadBytes: uploadLimit,
+		MaxUploadFiles: cfg.MaxAttachments,
+		Uploads:        edgetransport.NewUploadBudget(max(cfg.UploadBudgetBytes, uploadLimit)),
+		CSRFPrevention: cfg.Hardening.CSRFPrevention,
+		IsStream:       isStream,
+	}))
+	addStreamingTransports(gql, &cfg, keys)
 	gql.SetQueryCache(newQueryCache())
 	useGraphQLExtensions(gql, es.Schema(), cfg.Hardening, store, cfg.RedisPrefix, m)
 	gql.Use(loaders.Middleware{Brilla: customerReads, Catalog: catalogReads})
@@ -440,6 +453,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.MaxAttachments == 0 {
 		c.MaxAttachments = registration.DefaultMaxFiles
+	}
+	if c.UploadBudgetBytes == 0 {
+		c.UploadBudgetBytes = 2 * (c.MaxAttachmentsTotalBytes + c.MaxBodyBytes)
 	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = DefaultRequestTimeout

@@ -226,9 +226,11 @@ func (s streamDeadline) InterceptOperation(ctx context.Context, next graphql.Ope
 }
 
 // isStream reports whether r opens a long-lived stream: a websocket
-// upgrade or an SSE request (as gqlgen's transports tell them apart).
+// upgrade (a GET asking for websocket) or an SSE request (as gqlgen's
+// transport tells them apart). Anything else, a POST with an Upgrade
+// header included, is a plain request of the edge transport.
 func isStream(r *http.Request) bool {
-	return r.Header.Get("Upgrade") != "" || transport.SSE{}.Supports(r)
+	return (r.Method == http.MethodGet && strings.EqualFold(strings.TrimSpace(r.Header.Get("Upgrade")), "websocket")) || transport.SSE{}.Supports(r)
 }
 
 // serveStream serves a stream whose context ends when the gateway ends

@@ -1,0 +1,328 @@
+// Package transport is the gateway's own GraphQL-over-HTTP transport for
+// plain requests: POST application/json, GET (queries only) and POST
+// multipart/form-data uploads (the GraphQL multipart request spec). It
+// replaces gqlgen's GET, POST, MultipartForm and Options transports, whose
+// defaults echo request bodies in errors, answer refusals without
+// extensions.code, panic on a multipart map index past a list and hold
+// every upload in memory without a bound on how many run at once.
+//
+// Every request is admitted before anything runs: method, content type,
+// size, the JSON shape of the request (query a string, operationName a
+// string, variables and extensions objects), the multipart envelope, the
+// upload budget and, when enabled, CSRF prevention. Every refusal is a
+// GraphQL error with extensions.code made by refuse, with the status codes
+// of the GraphQL-over-HTTP spec:
+//
+//   - a request that is not a GraphQL request (wrong JSON shape, bad
+//     multipart envelope, CSRF): 400 BAD_REQUEST, whatever the media type;
+//   - a document that does not parse or validate, or variables that do
+//     not fit: 400 without data with Accept: application/graphql-response+json,
+//     200 with the legacy application/json;
+//   - PUT, DELETE, PATCH, HEAD, and a mutation over GET: 405 with Allow;
+//   - a missing or unsupported content type: 415;
+//   - a body over the limit: 413;
+//   - an upload while the process's upload budget is spent: 503
+//     RATE_LIMITED with Retry-After.
+//
+// Websocket handshakes and SSE requests are left to the streaming
+// transports (Config.IsStream); a POST that carries an Upgrade header is
+// an ordinary POST here.
+package transport
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"mime"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/serfigas/brilla-gateway/graph/apperr"
+)
+
+// Media types of a GraphQL response.
+const (
+	MediaJSON            = "application/json"
+	MediaGraphQLResponse = "application/graphql-response+json"
+)
+
+// allowed is the Allow header of a 405: the methods /graphql takes.
+const allowed = "GET, POST"
+
+// uploadRetryAfter is what a refused upload is told to wait: uploads
+// in flight finish within seconds.
+const uploadRetryAfter = time.Second
+
+// Config sets the bounds of the transport.
+type Config struct {
+	// MaxBodyBytes bounds a JSON request body, a GET query string and
+	// the operations and map parts of a multipart request.
+	MaxBodyBytes int64
+	// MaxUploadBytes bounds a whole multipart request.
+	MaxUploadBytes int64
+	// MaxUploadFiles bounds the file parts of one multipart request.
+	MaxUploadFiles int
+	// Uploads is the process-wide budget of multipart bytes held at once;
+	// NewUploadBudget(2*MaxUploadBytes) when nil.
+	Uploads *UploadBudget
+	// CSRFPrevention refuses requests a browser could send cross-site
+	// without a CORS preflight (GET, or POST with a content type a form
+	// can send) unless they carry a non-empty GraphQL-Preflight,
+	// Apollo-Require-Preflight or X-Apollo-Operation-Name header.
+	CSRFPrevention bool
+	// IsStream tells the requests that belong to the streaming transports
+	// (websocket handshakes, SSE); this transport supports all others.
+	IsStream func(*http.Request) bool
+}
+
+// HTTP is the transport; build it with New.
+type HTTP struct {
+	cfg Config
+}
+
+var _ graphql.Transport = (*HTTP)(nil)
+
+// New returns the transport for cfg.
+func New(cfg Config) *HTTP {
+	if cfg.MaxUploadFiles <= 0 {
+		cfg.MaxUploadFiles = 10
+	}
+	if cfg.Uploads == nil {
+		cfg.Uploads = NewUploadBudget(2 * cfg.MaxUploadBytes)
+	}
+	return &HTTP{cfg: cfg}
+}
+
+// Supports implements graphql.Transport: every request but the streams'.
+// Add this transport first so that it, not gqlgen's websocket transport,
+// answers a POST with an Upgrade header.
+func (h *HTTP) Supports(r *http.Request) bool {
+	return h.cfg.IsStream == nil || !h.cfg.IsStream(r)
+}
+
+// Do implements graphql.Transport.
+func (h *HTTP) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	start := graphql.Now()
+	media := negotiate(r)
+	if r.Method == http.MethodOptions {
+		w.Header().Set("Allow", allowed+", OPTIONS")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if h.cfg.CSRFPrevention && !preflighted(r) {
+		refuse(w, media, &Refusal{Status: http.StatusBadRequest, Code: apperr.BadRequest,
+			Message: "this request could come from a page on another site (CSRF): send a non-empty GraphQL-Preflight or Apollo-Require-Preflight header, or a Content-Type of application/json"})
+		return
+	}
+	var (
+		params *graphql.RawParams
+		rf     *Refusal
+	)
+	switch r.Method {
+	case http.MethodGet:
+		params, rf = DecodeQueryString(r.URL.RawQuery, h.cfg.MaxBodyBytes)
+	case http.MethodPost:
+		switch mt, ctParams, err := mime.ParseMediaType(r.Header.Get("Content-Type")); {
+		case err != nil:
+			rf = unsupportedMedia()
+		case mt == MediaJSON:
+			if cs, ok := ctParams["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+				rf = unsupportedMedia()
+				break
+			}
+			params, rf = h.readJSON(w, r)
+		case mt == "multipart/form-data":
+			h.serveMultipart(w, r, exec, media, ctParams["boundary"], start)
+			return
+		default:
+			rf = unsupportedMedia()
+		}
+	default:
+		rf = &Refusal{Status: http.StatusMethodNotAllowed, Code: apperr.BadRequest,
+			Message: "GraphQL requests are sent with GET (queries) or POST"}
+	}
+	if rf != nil {
+		refuse(w, media, rf)
+		return
+	}
+	execute(w, r, exec, media, params, start)
+}
+
+// execute runs an admitted request and writes its answer.
+func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, media string, params *graphql.RawParams, start time.Time) {
+	ctx := r.Context()
+	params.Headers = r.Header
+	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
+	opCtx, errs := exec.CreateOperationContext(ctx, params)
+	if errs != nil {
+		// A request error: nothing ran, so the answer has no data entry
+		// (GraphQL over HTTP), whatever the media type.
+		resp := exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), errs)
+		writeJSON(w, media, requestErrorStatus(media, resp.Errors), requestError{Errors: resp.Errors, Extensions: resp.Extensions})
+		return
+	}
+	if r.Method == http.MethodGet && opCtx.Operation.Operation != ast.Query {
+		// A GET must be safe: a link or an <img> could send it.
+		refuse(w, media, &Refusal{Status: http.StatusMethodNotAllowed, Code: apperr.BadRequest,
+			Message: "GET requests run queries only: send mutations and subscriptions with POST"})
+		return
+	}
+	responses, ctx := exec.DispatchOperation(ctx, opCtx)
+	writeJSON(w, media, http.StatusOK, responses(ctx))
+}
+
+// requestError is the answer to a request that did not run: no data.
+type requestError struct {
+	Errors     gqlerror.List  `json:"errors"`
+	Extensions map[string]any `json:"extensions,omitempty"`
+}
+
+// requestErrorStatus is the status of a request error: 200 for the legacy
+// application/json (what existing clients expect), 400 for
+// application/graphql-response+json, except for the refusals a client
+// acts on by retrying.
+func requestErrorStatus(media string, errs gqlerror.List) int {
+	if media == MediaJSON {
+		return http.StatusOK
+	}
+	for _, e := range errs {
+		switch code, _ := e.Extensions["code"].(string); code {
+		case "PERSISTED_QUERY_NOT_FOUND":
+			// Apollo's APQ protocol: the client sends the full query next.
+			return http.StatusOK
+		case string(apperr.RateLimited):
+			return http.StatusTooManyRequests
+		}
+	}
+	return http.StatusBadRequest
+}
+
+// Refusal is a request refused before execution.
+type Refusal struct {
+	Status     int
+	Code       apperr.Code
+	Message    string
+	RetryAfter time.Duration
+}
+
+func (rf *Refusal) Error() string { return rf.Message }
+
+func badRequest(format string, args ...any) *Refusal {
+	return &Refusal{Status: http.StatusBadRequest, Code: apperr.BadRequest, Message: fmt.Sprintf(format, args...)}
+}
+
+func badInput(format string, args ...any) *Refusal {
+	return &Refusal{Status: http.StatusBadRequest, Code: apperr.BadUserInput, Message: fmt.Sprintf(format, args...)}
+}
+
+func tooLarge(what string, limit int64) *Refusal {
+	return &Refusal{Status: http.StatusRequestEntityTooLarge, Code: apperr.BadRequest,
+		Message: fmt.Sprintf("%s is too large: at most %d bytes", what, limit)}
+}
+
+func unsupportedMedia() *Refusal {
+	return &Refusal{Status: http.StatusUnsupportedMediaType, Code: apperr.BadRequest,
+		Message: "send the request as application/json (UTF-8) or multipart/form-data (uploads), or use GET for queries"}
+}
+
+// readFailure is the refusal for a body that could not be read whole.
+func readFailure(err error, what string, limit int64) *Refusal {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return tooLarge(what, tooBig.Limit)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return &Refusal{Status: http.StatusRequestTimeout, Code: apperr.BadRequest,
+			Message: what + " did not arrive within the request deadline"}
+	}
+	return badRequest("%s could not be read whole", what)
+}
+
+// refuse writes rf: the one place a refusal of this transport becomes a
+// GraphQL error with extensions.code and an HTTP status.
+func refuse(w http.ResponseWriter, media string, rf *Refusal) {
+	ext := map[string]any{"code": string(rf.Code)}
+	if rf.RetryAfter > 0 {
+		secs := int(math.Ceil(rf.RetryAfter.Seconds()))
+		ext["retryAfterSeconds"] = secs
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+	}
+	if rf.Status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", allowed)
+	}
+	writeJSON(w, media, rf.Status, requestError{Errors: gqlerror.List{{Message: rf.Message, Extensions: ext}}})
+}
+
+// writeJSON writes v with status as media.
+func writeJSON(w http.ResponseWriter, media string, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only a resolver's value could fail to marshal; nothing of it is
+		// shown.
+		status = http.StatusInternalServerError
+		b, _ = json.Marshal(requestError{Errors: gqlerror.List{{Message: "internal error",
+			Extensions: map[string]any{"code": string(apperr.Internal)}}}})
+	}
+	w.Header().Set("Content-Type", media)
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// negotiate picks the response's media type from Accept: the first
+// supported type listed; application/json when none is (or no Accept).
+func negotiate(r *http.Request) string {
+	accepts := r.Header.Values("Accept")
+	for i, part := range strings.Split(strings.Join(accepts, ","), ",") {
+		if i >= 32 {
+			break
+		}
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil || params["q"] == "0" {
+			continue
+		}
+		switch mt {
+		case MediaGraphQLResponse:
+			return MediaGraphQLResponse
+		case MediaJSON, "application/*", "*/*":
+			return MediaJSON
+		}
+	}
+	return MediaJSON
+}
+
+// preflightHeaders are the headers a browser sends cross-site only after
+// a CORS preflight the gateway answered.
+var preflightHeaders = []string{"GraphQL-Preflight", "Apollo-Require-Preflight", "X-Apollo-Operation-Name"}
+
+// preflighted reports whether r could not have been sent by a page on
+// another site without a CORS preflight: a method or content type a form
+// or a link cannot produce, or one of the preflight headers.
+func preflighted(r *http.Request) bool {
+	for _, name := range preflightHeaders {
+		if strings.TrimSpace(r.Header.Get(name)) != "" {
+			return true
+		}
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		return false
+	case http.MethodPost:
+		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if err != nil {
+			return false
+		}
+		switch mt {
+		case "text/plain", "application/x-www-form-urlencoded", "multipart/form-data":
+			return false
+		}
+	}
+	return true
+}
