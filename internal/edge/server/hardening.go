@@ -22,6 +22,7 @@ import (
 	"github.com/serfigas/brilla-gateway/cache"
 	"github.com/serfigas/brilla-gateway/cache/degrade"
 	"github.com/serfigas/brilla-gateway/internal/edge/limits"
+	"github.com/serfigas/brilla-gateway/internal/edge/literals"
 	"github.com/serfigas/brilla-gateway/internal/edge/metrics"
 	"github.com/serfigas/brilla-gateway/internal/edge/observability"
 	"github.com/serfigas/brilla-gateway/internal/edge/persisted"
@@ -113,6 +114,9 @@ func (h *Hardening) applyDefaults() {
 
 // useGraphQLExtensions installs the operation-level protections.
 func useGraphQLExtensions(gql *handler.Server, schema *ast.Schema, h Hardening, store cache.Store, prefix string, m *metrics.Metrics) {
+	// First: every later extension may read arguments, which panics on a
+	// number literal no Go value holds.
+	gql.Use(literals.Check{})
 	gql.Use(m.Extension())
 	if !h.DisableIntrospection {
 		gql.Use(extension.Introspection{})
