@@ -165,3 +165,56 @@ func TestAbuse11_SignInGuardCannotBeFilled(t *testing.T) {
 		e.tokens = append(e.tokens, ok.GenerateToken.Token)
 	})
 }
+
+// Finding 10: anonymous clients cannot spend the operation label budget.
+// After 300 made-up names, a real operation (declared by the operator, or
+// run with a verified API key) still gets its own label, and the number of
+// operation labels stays bounded.
+func TestAbuse10_OperationLabelsCannotBeExhausted(t *testing.T) {
+	e := newEnv(t)
+	gw := newGateway(t, e, func(c *server.Config) {
+		c.Hardening.MetricsOperations = []string{"PortalQuote"}
+		c.Hardening.DisableRateLimits = true
+	})
+	for i := range 300 {
+		doOn(t, gw, fmt.Sprintf(`query Made%d { __typename }`, i))
+	}
+	var out struct{ CreditQuote struct{ Periods int } }
+	doOn(t, gw, `query PortalQuote { creditQuote(amount: 1000000, periods: 3) { periods } }`).ok(t, &out)
+	var branches struct{ Branches struct{ TotalCount int } }
+	doOn(t, gw, `query CatalogSync { branches(first: 1) { totalCount } }`, key(testKey)).ok(t, &branches)
+
+	labels := operationLabels(t, gw)
+	for _, want := range []string{"PortalQuote", "CatalogSync", "other"} {
+		if !labels[want] {
+			t.Errorf("no series with operation=%q; labels: %v", want, labels)
+		}
+	}
+	for l := range labels {
+		if strings.HasPrefix(l, "Made") {
+			t.Fatalf("an anonymous made-up name got its own label %q", l)
+		}
+	}
+	if len(labels) > 10 {
+		t.Fatalf("%d operation labels after an anonymous flood", len(labels))
+	}
+}
+
+// operationLabels returns the operation label values of
+// gateway_graphql_requests_total.
+func operationLabels(t *testing.T, h http.Handler) map[string]bool {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	labels := map[string]bool{}
+	for line := range strings.SplitSeq(rec.Body.String(), "\n") {
+		rest, ok := strings.CutPrefix(line, "gateway_graphql_requests_total{")
+		if !ok {
+			continue
+		}
+		_, after, _ := strings.Cut(rest, `operation="`)
+		name, _, _ := strings.Cut(after, `"`)
+		labels[name] = true
+	}
+	return labels
+}

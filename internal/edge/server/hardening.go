@@ -63,6 +63,9 @@ type Hardening struct {
 	// SeparateMetrics leaves /metrics off the public mux; serve
 	// Gateway.Metrics() on an internal listener instead.
 	SeparateMetrics bool
+	// MetricsOperations are operation names (the product's frontends')
+	// that always keep their own metrics label; see metrics.KnownOperations.
+	MetricsOperations []string
 }
 
 // DefaultRateLimits are per-minute budgets generous for people and
@@ -118,6 +121,10 @@ func useGraphQLExtensions(gql *handler.Server, schema *ast.Schema, h Hardening, 
 	// number literal no Go value holds.
 	gql.Use(literals.Check{})
 	gql.Use(m.Extension())
+	m.KnownOperations(h.MetricsOperations...)
+	if h.TrustedDocuments != nil {
+		m.KnownOperations(h.TrustedDocuments.OperationNames()...)
+	}
 	if !h.DisableIntrospection {
 		gql.Use(extension.Introspection{})
 	}
