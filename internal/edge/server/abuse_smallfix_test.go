@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -217,4 +218,56 @@ func operationLabels(t *testing.T, h http.Handler) map[string]bool {
 		labels[name] = true
 	}
 	return labels
+}
+
+// Finding 9: with introspection off, validation errors suggest nothing
+// and name no schema type, so the schema cannot be read back one guess at
+// a time; with introspection on, GraphiQL users keep the suggestions.
+func TestAbuse9_NoSuggestionsWithoutIntrospection(t *testing.T) {
+	e := newEnv(t)
+	hidden := newGateway(t, e, func(c *server.Config) { c.Hardening.DisableIntrospection = true })
+	open := newGateway(t, e, nil)
+	cases := []struct {
+		name, query string
+		revealed    []string // schema names the query does not contain
+	}{
+		{"misspelt root field", `{ viewr { name } }`, []string{"viewer", "Query"}},
+		{"misspelt nested field", `{ creditQuote(amount: 1000000, periods: 3) { periodz } }`, []string{"periods", "CreditQuote"}},
+		{"misspelt argument", `{ branches(frist: 1) { totalCount } }`, []string{"first", "Query"}},
+		{"misspelt type", `query($a: Mony!) { creditQuote(amount: $a, periods: 3) { periods } }`, []string{"Money"}},
+		{"misspelt enum value", `mutation { createArticles(input: [{code: "X", planningType: GENERALL}]) { created } }`, []string{"GENERAL", "PlanningType"}},
+		{"misspelt input field", `mutation { createArticles(input: [{cod: "X"}]) { created } }`, []string{"code", "ArticleInput"}},
+		{"missing selection", `{ creditQuote(amount: 1000000, periods: 3) }`, []string{"CreditQuote"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			status, res := postStatus(t, hidden, map[string]any{"query": tc.query}, key(testKey))
+			if len(res.Errors) == 0 {
+				t.Fatalf("no error: %s", res.raw)
+			}
+			if status == http.StatusInternalServerError {
+				t.Fatalf("status %d", status)
+			}
+			for _, err := range res.Errors {
+				t.Logf("%s", err.Message)
+				if strings.Contains(err.Message, "Did you mean") {
+					t.Errorf("a suggestion with introspection off: %q", err.Message)
+				}
+				for _, name := range tc.revealed {
+					if regexp.MustCompile(`\b` + name + `\b`).MatchString(err.Message) {
+						t.Errorf("the message reveals %q: %q", name, err.Message)
+					}
+				}
+			}
+		})
+	}
+	// With introspection on the suggestion is there.
+	res := doOn(t, open, `{ viewr { name } }`)
+	if len(res.Errors) == 0 || !strings.Contains(res.Errors[0].Message, `Did you mean "viewer"?`) {
+		t.Fatalf("no suggestion with introspection on: %s", res.raw)
+	}
+	res = doOn(t, open, `{ branches(frist: 1) { totalCount } }`)
+	if len(res.Errors) == 0 || !strings.Contains(res.Errors[0].Message, `Did you mean "first"?`) {
+		t.Fatalf("no argument suggestion with introspection on: %s", res.raw)
+	}
 }

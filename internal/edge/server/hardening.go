@@ -21,6 +21,7 @@ import (
 	"github.com/serfigas/brilla-gateway/backends/resilience"
 	"github.com/serfigas/brilla-gateway/cache"
 	"github.com/serfigas/brilla-gateway/cache/degrade"
+	"github.com/serfigas/brilla-gateway/internal/edge/hideschema"
 	"github.com/serfigas/brilla-gateway/internal/edge/limits"
 	"github.com/serfigas/brilla-gateway/internal/edge/literals"
 	"github.com/serfigas/brilla-gateway/internal/edge/metrics"
@@ -127,6 +128,9 @@ func useGraphQLExtensions(gql *handler.Server, schema *ast.Schema, h Hardening, 
 	}
 	if !h.DisableIntrospection {
 		gql.Use(extension.Introspection{})
+	} else {
+		// No "Did you mean" nor type names in validation errors either.
+		hideschema.Install(gql, schema)
 	}
 	shape := limits.Shape{MaxDepth: max(h.MaxDepth, 0), MaxAliases: max(h.MaxAliases, 0), NoIntrospection: h.DisableIntrospection}
 	gql.Use(shape)
