@@ -159,10 +159,12 @@ func (m *Memory) Begin(_ context.Context, a Attempt) (Verdict, error) {
 	if e := m.live(subjectKey, now); e != nil && e.spent() {
 		return Verdict{Wait: e.until.Sub(now)}, nil
 	}
-	m.take(subjectKey, m.policy.MaxFailures, now)
+	// The address first: the pair's take then finds it most recent and
+	// does not evict it.
 	if addrKey != "" {
 		m.take(addrKey, m.policy.MaxFailuresPerAddress, now)
 	}
+	m.take(subjectKey, m.policy.MaxFailures, now)
 	return Verdict{Allowed: true}, nil
 }
 
