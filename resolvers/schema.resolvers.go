@@ -29,16 +29,16 @@ func (r *mutationResolver) GenerateToken(ctx context.Context, input model.Genera
 		return nil, err
 	}
 	vat, contract := strings.TrimSpace(input.Vat), strings.TrimSpace(input.ContractNumber)
-	subject := loginguard.Subject(vat, contract)
-	// SECURITY: every attempt reserves one of the pair's allowance before
-	// Brilla is asked (so parallel guesses cannot all get through); after
-	// repeated wrong answers the pair is locked for the rest of the window
-	// on every replica, so answers cannot be guessed.
-	if ok, wait, err := r.Logins.Begin(ctx, subject); err != nil {
+	attempt := loginguard.Attempt{Subject: loginguard.Subject(vat, contract), Addr: auth.ClientAddr(ctx)}
+	// SECURITY: every attempt reserves one of the pair's allowance (and of
+	// the client address's) before Brilla is asked, so parallel guesses
+	// cannot all get through; after repeated wrong answers the pair (or
+	// the address) is locked for the rest of the window on every replica,
+	// so answers cannot be guessed.
+	if v, err := r.Logins.Begin(ctx, attempt); err != nil {
 		return nil, err
-	} else if !ok {
-		return nil, &apperr.Error{Code: apperr.RateLimited, RetryAfter: wait,
-			Message: "too many failed attempts for this document and contract; try again later"}
+	} else if !v.Allowed {
+		return nil, signInRefusal(v)
 	}
 	resp, err := r.Brilla.GenerateToken(ctx, brilla.TokenRequest{
 		Vat:            vat,
@@ -54,10 +54,10 @@ func (r *mutationResolver) GenerateToken(ctx context.Context, input model.Genera
 	}
 	if err != nil {
 		// Brilla failing says nothing about the credentials.
-		_ = r.Logins.Refund(ctx, subject)
+		_ = r.Logins.Refund(ctx, attempt)
 		return nil, err
 	}
-	if err := r.Logins.Reset(ctx, subject); err != nil {
+	if err := r.Logins.Reset(ctx, attempt); err != nil {
 		return nil, err
 	}
 	expires, err := parseBrillaTime(resp.ExpiresAt)

@@ -23,6 +23,7 @@ func hardeningFlags(fs *flag.FlagSet, env func(name, def string) string, o *opti
 	h := &o.gateway.Hardening
 	var depth, aliases, complexity, introspection, apqTTL, trusted string
 	var attempts, failures, openFor, rlKey, rlCustomer, rlIP, corsOrigins, proxies, csrf string
+	var metricsOperations string
 	fs.StringVar(&depth, "max-depth", env("MAX_DEPTH", "10"), "deepest selection an operation may have; -1 disables (MAX_DEPTH)")
 	fs.StringVar(&aliases, "max-aliases", env("MAX_ALIASES", "50"), "most aliased fields in one operation; -1 disables (MAX_ALIASES)")
 	fs.StringVar(&complexity, "max-complexity", env("MAX_COMPLEXITY", "5000"), "highest estimated cost of an operation (lists count by their `first`); -1 disables (MAX_COMPLEXITY)")
@@ -40,6 +41,7 @@ func hardeningFlags(fs *flag.FlagSet, env func(name, def string) string, o *opti
 	fs.StringVar(&corsOrigins, "cors-origins", env("CORS_ORIGINS", ""), "comma-separated browser origins allowed to call the API from other sites, e.g. https://app.example.com; * allows any (CORS_ORIGINS)")
 	fs.StringVar(&csrf, "csrf-prevention", env("CSRF_PREVENTION", "false"), "refuse GET and form-like POST requests without a GraphQL-Preflight, Apollo-Require-Preflight or X-Apollo-Operation-Name header, so no page on another site can send them without a CORS preflight (CSRF_PREVENTION)")
 	fs.StringVar(&o.otlpEndpoint, "otlp-endpoint", env("OTEL_EXPORTER_OTLP_ENDPOINT", ""), "OTLP/HTTP collector for traces, e.g. http://otel-collector:4318; empty: tracing off (OTEL_EXPORTER_OTLP_ENDPOINT)")
+	fs.StringVar(&metricsOperations, "metrics-operations", env("METRICS_OPERATIONS", ""), "comma-separated operation names (your frontends') that keep their own metrics label even when sent anonymously (METRICS_OPERATIONS)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", env("METRICS_ADDR", ""), "serve /metrics on this separate (internal) address instead of the public one (METRICS_ADDR)")
 
 	return func() []error {
@@ -130,6 +132,11 @@ func hardeningFlags(fs *flag.FlagSet, env func(name, def string) string, o *opti
 		for _, origin := range strings.Split(corsOrigins, ",") {
 			if origin = strings.TrimSpace(origin); origin != "" {
 				h.CORSOrigins = append(h.CORSOrigins, origin)
+			}
+		}
+		for _, name := range strings.Split(metricsOperations, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				h.MetricsOperations = append(h.MetricsOperations, name)
 			}
 		}
 		h.SeparateMetrics = o.metricsAddr != ""

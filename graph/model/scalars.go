@@ -6,9 +6,11 @@ package model
 import (
 	"context"
 	"encoding/json"
-	"fmt"
+	"errors"
 	"io"
+	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -27,41 +29,92 @@ func (m Money) MarshalGQLContext(_ context.Context, w io.Writer) error {
 	return err
 }
 
-// UnmarshalGQLContext implements graphql.ContextUnmarshaler.
-func (m *Money) UnmarshalGQLContext(_ context.Context, v any) error {
+// UnmarshalGQLContext implements graphql.ContextUnmarshaler. A refusal
+// names the argument or input field and never repeats the value.
+func (m *Money) UnmarshalGQLContext(ctx context.Context, v any) error {
+	var text string
 	switch v := v.(type) {
 	case int:
 		*m = Money(v)
+		return nil
 	case int64:
 		*m = Money(v)
+		return nil
 	case json.Number:
-		n, err := strconv.ParseInt(string(v), 10, 64)
-		if err != nil {
-			return badScalar("Money must be whole pesos, got %s", v)
-		}
-		*m = Money(n)
+		text = string(v)
 	case string:
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return badScalar("Money must be whole pesos, got %q", v)
-		}
-		*m = Money(n)
+		text = v
 	case float64:
 		// Variables decoded without UseNumber arrive as float64; accept
 		// them only when exactly integral and within float's exact range.
-		if v != float64(int64(v)) || v > 1<<53 || v < -(1<<53) {
-			return badScalar("Money must be whole pesos, got %v", v)
+		if math.IsNaN(v) || v != math.Trunc(v) || v > 1<<53 || v < -(1<<53) {
+			return badScalar(ctx, "Money must be whole pesos; send large amounts as JSON integers or strings, not floating point")
 		}
 		*m = Money(int64(v))
+		return nil
 	default:
-		return badScalar("Money must be an integer, got %T", v)
+		return badScalar(ctx, "Money must be an integer, got %s", kindOf(v))
 	}
+	n, err := strconv.ParseInt(text, 10, 64)
+	if errors.Is(err, strconv.ErrRange) {
+		return badScalar(ctx, "Money must be whole pesos that fit in a signed 64-bit integer")
+	}
+	if err != nil {
+		return badScalar(ctx, "Money must be whole pesos: digits only, without fraction or exponent")
+	}
+	*m = Money(n)
 	return nil
 }
 
-// badScalar reports an input scalar the caller must fix.
-func badScalar(format string, args ...any) error {
-	return apperr.BadInput("", format, args...)
+// badScalar reports an input scalar the caller must fix, naming where it
+// was (the argument or input field path, e.g. "input.amount") and never
+// what it was: messages must not repeat request content.
+func badScalar(ctx context.Context, format string, args ...any) error {
+	return apperr.BadInput(InputPath(ctx), format, args...)
+}
+
+// InputPath is the dotted path ("input.items[2].amount") of the argument
+// or input field gqlgen is unmarshalling in ctx, without the response
+// path of the field it belongs to; empty outside argument unmarshalling.
+func InputPath(ctx context.Context) string {
+	var parts []string
+	for pc := graphql.GetPathContext(ctx); pc != nil; pc = pc.Parent {
+		switch {
+		case pc.Index != nil:
+			parts = append(parts, "["+strconv.Itoa(*pc.Index)+"]")
+		case pc.Field != nil:
+			parts = append(parts, *pc.Field)
+		}
+	}
+	var b strings.Builder
+	for i := len(parts) - 1; i >= 0; i-- {
+		if b.Len() > 0 && !strings.HasPrefix(parts[i], "[") {
+			b.WriteByte('.')
+		}
+		b.WriteString(parts[i])
+	}
+	return b.String()
+}
+
+// kindOf names a decoded input value's JSON kind, for messages that must
+// say what was wrong without repeating the value.
+func kindOf(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "a boolean"
+	case string:
+		return "a string"
+	case json.Number, int, int32, int64, float32, float64:
+		return "a number"
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "an object"
+	default:
+		return "an unsupported value"
+	}
 }
 
 // Decimal is an exact decimal number, serialized as a JSON string.
@@ -74,7 +127,7 @@ func (d Decimal) MarshalGQLContext(_ context.Context, w io.Writer) error {
 }
 
 // UnmarshalGQLContext implements graphql.ContextUnmarshaler.
-func (d *Decimal) UnmarshalGQLContext(_ context.Context, v any) error {
+func (d *Decimal) UnmarshalGQLContext(ctx context.Context, v any) error {
 	var text string
 	switch v := v.(type) {
 	case string:
@@ -87,11 +140,11 @@ func (d *Decimal) UnmarshalGQLContext(_ context.Context, v any) error {
 		text = string(v)
 	default:
 		// float64 is refused on purpose: it has already lost exactness.
-		return badScalar("Decimal must be a string such as \"5.00\", got %T", v)
+		return badScalar(ctx, "Decimal must be a string such as \"5.00\", got %s", kindOf(v))
 	}
 	parsed, err := wire.ParseDecimal(text)
 	if err != nil {
-		return badScalar("Decimal: %v", err)
+		return badScalar(ctx, "Decimal must be a decimal number such as \"5.00\" (digits, an optional sign and point, no exponent)")
 	}
 	*d = Decimal(parsed)
 	return nil
@@ -114,7 +167,7 @@ const dateLayout = "2006-01-02"
 // ParseDate validates text as YYYY-MM-DD (a real date).
 func ParseDate(text string) (Date, error) {
 	if _, err := time.Parse(dateLayout, text); err != nil {
-		return "", fmt.Errorf("%q is not a date (YYYY-MM-DD)", text)
+		return "", errors.New("not a date (YYYY-MM-DD)")
 	}
 	return Date(text), nil
 }
@@ -138,14 +191,14 @@ func (d Date) MarshalGQLContext(_ context.Context, w io.Writer) error {
 }
 
 // UnmarshalGQLContext implements graphql.ContextUnmarshaler.
-func (d *Date) UnmarshalGQLContext(_ context.Context, v any) error {
+func (d *Date) UnmarshalGQLContext(ctx context.Context, v any) error {
 	s, ok := v.(string)
 	if !ok {
-		return badScalar("Date must be a string YYYY-MM-DD, got %T", v)
+		return badScalar(ctx, "Date must be a string YYYY-MM-DD, got %s", kindOf(v))
 	}
 	parsed, err := ParseDate(s)
 	if err != nil {
-		return badScalar("%v", err)
+		return badScalar(ctx, "Date must be a real calendar date written YYYY-MM-DD")
 	}
 	*d = parsed
 	return nil
@@ -166,10 +219,11 @@ func (j JSON) MarshalGQLContext(_ context.Context, w io.Writer) error {
 }
 
 // UnmarshalGQLContext implements graphql.ContextUnmarshaler.
-func (j *JSON) UnmarshalGQLContext(_ context.Context, v any) error {
+func (j *JSON) UnmarshalGQLContext(ctx context.Context, v any) error {
 	raw, err := json.Marshal(v)
 	if err != nil {
-		return badScalar("JSON: %v", err)
+		// Only a value JSON cannot hold (a non-finite float) gets here.
+		return badScalar(ctx, "JSON must be a JSON value with finite numbers")
 	}
 	*j = raw
 	return nil
@@ -179,6 +233,9 @@ var (
 	_ graphql.ContextMarshaler   = Money(0)
 	_ graphql.ContextUnmarshaler = (*Money)(nil)
 	_ graphql.ContextMarshaler   = Decimal("")
+	_ graphql.ContextUnmarshaler = (*Decimal)(nil)
 	_ graphql.ContextMarshaler   = Date("")
+	_ graphql.ContextUnmarshaler = (*Date)(nil)
 	_ graphql.ContextMarshaler   = JSON(nil)
+	_ graphql.ContextUnmarshaler = (*JSON)(nil)
 )

@@ -24,31 +24,33 @@ const redisDB = 9
 func exercise(t *testing.T, g Guard, subject string) {
 	t.Helper()
 	ctx := context.Background()
+	a := Attempt{Subject: subject, Addr: "198.51.100.7"}
 	for i := 1; i <= 5; i++ {
-		if ok, _, err := g.Begin(ctx, subject); err != nil || !ok {
+		if v, err := g.Begin(ctx, a); err != nil || !v.Allowed {
 			t.Fatalf("attempt %d refused (err %v)", i, err)
 		}
 	}
-	ok, wait, err := g.Begin(ctx, subject)
-	if err != nil || ok || wait <= 0 || wait > DefaultWindow {
-		t.Fatalf("6th attempt: ok %v wait %v err %v", ok, wait, err)
+	v, err := g.Begin(ctx, a)
+	if err != nil || v.Allowed || v.ByAddress || v.Wait <= 0 || v.Wait > DefaultWindow {
+		t.Fatalf("6th attempt: %+v err %v", v, err)
 	}
-	if ok, _, _ := g.Begin(ctx, subject+"-other"); !ok {
+	if v, _ := g.Begin(ctx, Attempt{Subject: subject + "-other", Addr: a.Addr}); !v.Allowed {
 		t.Fatal("another subject is blocked too")
 	}
-	if err := g.Refund(ctx, subject); err != nil {
+	if err := g.Refund(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	if ok, _, _ := g.Begin(ctx, subject); !ok {
+	if v, _ := g.Begin(ctx, a); !v.Allowed {
 		t.Fatal("a refunded attempt was not given back")
 	}
-	if err := g.Reset(ctx, subject); err != nil {
+	if err := g.Reset(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	if ok, _, _ := g.Begin(ctx, subject); !ok {
+	if v, _ := g.Begin(ctx, a); !v.Allowed {
 		t.Fatal("still blocked after a reset")
 	}
-	_ = g.Reset(ctx, subject)
+	_ = g.Reset(ctx, a)
+	_ = g.Reset(ctx, Attempt{Subject: subject + "-other", Addr: a.Addr})
 }
 
 // Parallel attempts cannot get past the allowance: of 60 at once, 5 pass.
@@ -60,7 +62,7 @@ func concurrentBegins(t *testing.T, g Guard, subject string) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if ok, _, err := g.Begin(context.Background(), subject); err == nil && ok {
+			if v, err := g.Begin(context.Background(), Attempt{Subject: subject}); err == nil && v.Allowed {
 				passed.Add(1)
 			}
 		}()
@@ -81,13 +83,13 @@ func TestMemory(t *testing.T) {
 	m.now = func() time.Time { return now }
 	s := Subject("1", "2")
 	for range 6 {
-		_, _, _ = m.Begin(context.Background(), s)
+		_, _ = m.Begin(context.Background(), Attempt{Subject: s})
 	}
-	if ok, wait, _ := m.Begin(context.Background(), s); ok || wait != DefaultWindow {
-		t.Fatalf("ok %v wait %v", ok, wait)
+	if v, _ := m.Begin(context.Background(), Attempt{Subject: s}); v.Allowed || v.Wait != DefaultWindow {
+		t.Fatalf("%+v", v)
 	}
 	now = now.Add(DefaultWindow)
-	if ok, _, _ := m.Begin(context.Background(), s); !ok {
+	if v, _ := m.Begin(context.Background(), Attempt{Subject: s}); !v.Allowed {
 		t.Fatal("still blocked after the window")
 	}
 }
@@ -105,11 +107,11 @@ func TestRedisSharedAcrossReplicas(t *testing.T) {
 		if i%2 == 1 {
 			g = b
 		}
-		if ok, _, err := g.Begin(t.Context(), s); err != nil || !ok {
+		if v, err := g.Begin(t.Context(), Attempt{Subject: s}); err != nil || !v.Allowed {
 			t.Fatal(err)
 		}
 	}
-	if ok, _, _ := b.Begin(t.Context(), s); ok {
+	if v, _ := b.Begin(t.Context(), Attempt{Subject: s}); v.Allowed {
 		t.Fatal("5 attempts across two replicas did not block")
 	}
 	ttl := rdb.PTTL(t.Context(), a.key(s)).Val()
@@ -151,7 +153,7 @@ func TestFallbackThroughAnOutage(t *testing.T) {
 	}
 	proxy.Restore()
 	testutil.WaitUntil(t, "redis back", func() bool {
-		_, _, _ = f.Begin(context.Background(), "probe")
+		_, _ = f.Begin(context.Background(), Attempt{Subject: "probe"})
 		return strings.Contains(logs.String(), "redis is back")
 	})
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/serfigas/brilla-gateway/backends/serializer"
+	"github.com/serfigas/brilla-gateway/internal/auth"
 )
 
 // Metrics is one gateway's set of metrics.
@@ -37,7 +38,8 @@ type Metrics struct {
 	subscriptions    prometheus.Gauge
 
 	namesMu sync.Mutex
-	names   map[string]bool
+	known   map[string]bool // declared by the operator
+	names   map[string]bool // learned from API-key callers' successes
 }
 
 // New registers every metric on a fresh registry, with Go runtime and
@@ -45,6 +47,7 @@ type Metrics struct {
 func New() *Metrics {
 	m := &Metrics{
 		names:    map[string]bool{},
+		known:    map[string]bool{},
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gateway_graphql_requests_total",
@@ -181,19 +184,40 @@ func (m *Metrics) Extension() graphql.HandlerExtension { return operationMetrics
 
 type operationMetrics struct{ m *Metrics }
 
-// maxOperationNames bounds the operation label: clients choose operation
-// names, and every new name would be a new series forever.
+// maxOperationNames bounds the names learned at run time (see
+// operationLabel): clients choose operation names, and every new name
+// would be a new series forever.
 const maxOperationNames = 200
 
-// operationLabel is name while fewer than maxOperationNames distinct names
-// have been seen (or it was seen before), "other" after.
-func (m *Metrics) operationLabel(name string) string {
+// KnownOperations declares operation names that always keep their own
+// label: the names of the trusted documents, and the operations of the
+// product's own frontends the operator lists (METRICS_OPERATIONS). The
+// operator bounds this list, so it does not count against the learned
+// budget.
+func (m *Metrics) KnownOperations(names ...string) {
 	m.namesMu.Lock()
 	defer m.namesMu.Unlock()
-	if m.names[name] {
+	for _, n := range names {
+		if n != "" {
+			m.known[n] = true
+		}
+	}
+}
+
+// operationLabel is the operation label of name. Anonymous clients cannot
+// spend the label budget: a name keeps its own label when it is known
+// (KnownOperations) or was learned, and it is learned only from an
+// operation that succeeded for a caller with a verified API key (the one
+// credential the gateway verifies itself; a made-up bearer token costs
+// nothing), while fewer than maxOperationNames have been learned. Every
+// other name is "other".
+func (m *Metrics) operationLabel(name string, mayLearn bool) string {
+	m.namesMu.Lock()
+	defer m.namesMu.Unlock()
+	if m.known[name] || m.names[name] {
 		return name
 	}
-	if len(m.names) >= maxOperationNames {
+	if !mayLearn || len(m.names) >= maxOperationNames {
 		return "other"
 	}
 	m.names[name] = true
@@ -261,7 +285,9 @@ func (o operationMetrics) InterceptResponse(ctx context.Context, next graphql.Re
 	case len(resp.Errors) > 0:
 		outcome = "error"
 	}
-	name = o.m.operationLabel(name)
+	if name != "anonymous" {
+		name = o.m.operationLabel(name, outcome == "ok" && auth.FromContext(ctx).Key != nil)
+	}
 	o.m.requests.WithLabelValues(name, typ, outcome).Inc()
 	o.m.requestDuration.WithLabelValues(name, typ).Observe(time.Since(start).Seconds())
 	return resp

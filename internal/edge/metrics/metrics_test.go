@@ -71,13 +71,39 @@ func TestObserversFeedTheMetrics(t *testing.T) {
 
 func TestOperationNamesAreBounded(t *testing.T) {
 	m := New()
+	m.KnownOperations("PortalQuote")
+	// Anonymous callers (mayLearn false) never earn a label.
+	for i := range 300 {
+		if got := m.operationLabel(fmt.Sprintf("Made%d", i), false); got != "other" {
+			t.Fatalf("an anonymous name became %q", got)
+		}
+	}
+	tests := []struct {
+		name     string
+		mayLearn bool
+		want     string
+	}{
+		{"PortalQuote", false, "PortalQuote"}, // declared
+		{"Unlisted", false, "other"},
+		{"IntegrationSync", true, "IntegrationSync"}, // learned from an API key's success
+		{"IntegrationSync", false, "IntegrationSync"},
+	}
+	for _, tt := range tests {
+		if got := m.operationLabel(tt.name, tt.mayLearn); got != tt.want {
+			t.Errorf("%s (mayLearn %v): %q, want %q", tt.name, tt.mayLearn, got, tt.want)
+		}
+	}
+	// Learning is bounded too.
 	for i := range maxOperationNames + 50 {
-		m.operationLabel(fmt.Sprintf("Op%d", i))
+		m.operationLabel(fmt.Sprintf("Op%d", i), true)
 	}
-	if got := m.operationLabel("Op1"); got != "Op1" {
-		t.Fatalf("a known name became %q", got)
+	if got := m.operationLabel("Op1", false); got != "Op1" {
+		t.Fatalf("a learned name became %q", got)
 	}
-	if got := m.operationLabel("BrandNew"); got != "other" {
-		t.Fatalf("name %d became %q, want other", maxOperationNames+51, got)
+	if got := m.operationLabel("BrandNew", true); got != "other" {
+		t.Fatalf("past the budget a name became %q, want other", got)
+	}
+	if got := m.operationLabel("PortalQuote", false); got != "PortalQuote" {
+		t.Fatalf("a declared name became %q past the budget", got)
 	}
 }

@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/parser"
 
 	"github.com/serfigas/brilla-gateway/cache"
 	"github.com/serfigas/brilla-gateway/graph/apperr"
@@ -118,6 +120,24 @@ func ParseManifest(data []byte) (*Manifest, error) {
 
 // Len is the number of trusted operations.
 func (m *Manifest) Len() int { return len(m.byHash) }
+
+// OperationNames lists the names of the manifest's operations (for the
+// metrics' operation label); unnamed and unparsable ones are skipped.
+func (m *Manifest) OperationNames() []string {
+	var names []string
+	for _, body := range m.byHash {
+		doc, err := parser.ParseQuery(&ast.Source{Input: body})
+		if err != nil {
+			continue
+		}
+		for _, op := range doc.Operations {
+			if op.Name != "" {
+				names = append(names, op.Name)
+			}
+		}
+	}
+	return names
+}
 
 // Hash is the SHA-256 hex of an operation's text, as APQ computes it.
 func Hash(query string) string {

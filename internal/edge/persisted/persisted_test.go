@@ -2,7 +2,9 @@ package persisted
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -82,5 +84,23 @@ func TestStoreOnlyKeepsAcceptedQueries(t *testing.T) {
 	}
 	if _, ok := s.Get(context.Background(), Hash("bad")); ok {
 		t.Fatal("refused query stored")
+	}
+}
+
+func TestManifestOperationNames(t *testing.T) {
+	ops := []string{`query PortalQuote { __typename }`, `{ __typename }`, `mutation SignIn { __typename } query Also { __typename }`}
+	byHash := map[string]string{}
+	for _, q := range ops {
+		byHash[Hash(q)] = q
+	}
+	data, _ := json.Marshal(byHash)
+	m, err := ParseManifest(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := m.OperationNames()
+	slices.Sort(got)
+	if want := []string{"Also", "PortalQuote", "SignIn"}; !slices.Equal(got, want) {
+		t.Fatalf("names %v, want %v", got, want)
 	}
 }

@@ -248,6 +248,10 @@ func (o Operations) InterceptOperation(ctx context.Context, next graphql.Operati
 	return next(ctx)
 }
 
+// ClientAddr is the caller's address as the per-address limits see it
+// (see clientAddr).
+func ClientAddr(r *http.Request, trusted []netip.Prefix) string { return clientAddr(r, trusted) }
+
 // clientAddr is the caller's address: the connection's, or, when the
 // connection comes from a trusted proxy, the right-most address of
 // X-Forwarded-For that is not itself a trusted proxy.

@@ -21,7 +21,9 @@ import (
 	"github.com/serfigas/brilla-gateway/backends/resilience"
 	"github.com/serfigas/brilla-gateway/cache"
 	"github.com/serfigas/brilla-gateway/cache/degrade"
+	"github.com/serfigas/brilla-gateway/internal/edge/hideschema"
 	"github.com/serfigas/brilla-gateway/internal/edge/limits"
+	"github.com/serfigas/brilla-gateway/internal/edge/literals"
 	"github.com/serfigas/brilla-gateway/internal/edge/metrics"
 	"github.com/serfigas/brilla-gateway/internal/edge/observability"
 	"github.com/serfigas/brilla-gateway/internal/edge/persisted"
@@ -77,6 +79,9 @@ type Hardening struct {
 	// credential travels implicitly (see internal/auth), and plain GET
 	// clients and the GraphQL-over-HTTP audit send no such header.
 	CSRFPrevention bool
+	// MetricsOperations are operation names (the product's frontends')
+	// that always keep their own metrics label; see metrics.KnownOperations.
+	MetricsOperations []string
 }
 
 // DefaultRateLimits are per-minute budgets generous for people and
@@ -134,9 +139,19 @@ func (h *Hardening) applyDefaults() {
 
 // useGraphQLExtensions installs the operation-level protections.
 func useGraphQLExtensions(gql *handler.Server, schema *ast.Schema, h Hardening, store cache.Store, prefix string, m *metrics.Metrics) {
+	// First: every later extension may read arguments, which panics on a
+	// number literal no Go value holds.
+	gql.Use(literals.Check{})
 	gql.Use(m.Extension())
+	m.KnownOperations(h.MetricsOperations...)
+	if h.TrustedDocuments != nil {
+		m.KnownOperations(h.TrustedDocuments.OperationNames()...)
+	}
 	if !h.DisableIntrospection {
 		gql.Use(extension.Introspection{})
+	} else {
+		// No "Did you mean" nor type names in validation errors either.
+		hideschema.Install(gql, schema)
 	}
 	// Admission refuses abusive documents before gqlgen parses and
 	// validates them; gqlgen's own token limit is the same, should a

@@ -414,7 +414,7 @@ func New(cfg Config) (*Gateway, error) {
 		// A websocket's operations come after its one HTTP request.
 		gql.Use(ratelimit.Operations{Config: rl})
 	}
-	mux.Handle("/graphql", limitBody(cfg.MaxBodyBytes, uploadLimit, withDeadline(cfg.RequestTimeout, streams, registration.Middleware(keys.Middleware(api)))))
+	mux.Handle("/graphql", limitBody(cfg.MaxBodyBytes, uploadLimit, withDeadline(cfg.RequestTimeout, streams, withClientAddr(cfg.Hardening.TrustedProxies, registration.Middleware(keys.Middleware(api))))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
