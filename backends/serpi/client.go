@@ -28,10 +28,11 @@ const (
 	// upstream cannot exhaust the gateway's memory.
 	MaxResponseBytes = 32 << 20
 	// DefaultPageSize is the page size WalkAll uses when given none, and
-	// the simulator's default "limite".
+	// the simulator's default "limite". It is the one size the seeds show
+	// ("?limite=50&pagina=1"); they state no maximum.
 	DefaultPageSize = 50
 	// MaxWalkPages is the most pages WalkAll fetches before giving up, so
-	// an upstream that never returns a short page cannot loop us forever.
+	// an upstream that never returns an empty page cannot loop us forever.
 	MaxWalkPages = 10000
 )
 
@@ -124,7 +125,14 @@ func NewClient(baseURL string, opts ...Option) *Client {
 
 // ListSucursales fetches one page of branches.
 func (c *Client) ListSucursales(ctx context.Context, cred Credential, q PageQuery) ([]Sucursal, error) {
-	return list[Sucursal](ctx, c, cred, PathSucursales, pageValues(q))
+	p, err := c.SucursalesPage(ctx, cred, q)
+	return p.Items, err
+}
+
+// SucursalesPage fetches one page of branches with the count SERPI
+// reported for it.
+func (c *Client) SucursalesPage(ctx context.Context, cred Credential, q PageQuery) (Page[Sucursal], error) {
+	return listPage[Sucursal](ctx, c, cred, PathSucursales, pageValues(q))
 }
 
 // CreateSucursal creates a branch. SERPI does not report the new id.
@@ -139,7 +147,23 @@ func (c *Client) UpdateSucursal(ctx context.Context, cred Credential, s Sucursal
 
 // ListImpuestos fetches one page of taxes.
 func (c *Client) ListImpuestos(ctx context.Context, cred Credential, q PageQuery) ([]Impuesto, error) {
-	return list[Impuesto](ctx, c, cred, PathImpuesto, pageValues(q))
+	p, err := c.ImpuestosPage(ctx, cred, q)
+	return p.Items, err
+}
+
+// ImpuestosPage fetches one page of taxes with the count SERPI reported
+// for it.
+func (c *Client) ImpuestosPage(ctx context.Context, cred Credential, q PageQuery) (Page[Impuesto], error) {
+	return listPage[Impuesto](ctx, c, cred, PathImpuesto, pageValues(q))
+}
+
+// CheckCredential makes the cheapest real call SERPI offers with cred
+// (one tax: "limite=1&pagina=1") and returns its error, nil when SERPI
+// accepted the credential. A refused credential is an *upstream.Error of
+// KindUnauthorized or KindForbidden.
+func (c *Client) CheckCredential(ctx context.Context, cred Credential) error {
+	_, err := c.ListImpuestos(ctx, cred, PageQuery{Limit: 1, Page: 1})
+	return err
 }
 
 // CreateImpuesto creates a tax. SERPI does not report the new id.
@@ -155,11 +179,47 @@ func (c *Client) UpdateImpuesto(ctx context.Context, cred Credential, i Impuesto
 // ListArticulos fetches one page of articles, optionally only those whose
 // codigo equals q.Codigo. No match is an empty page, not an error.
 func (c *Client) ListArticulos(ctx context.Context, cred Credential, q ArticuloQuery) ([]Articulo, error) {
+	p, err := c.ArticulosPage(ctx, cred, q)
+	return p.Items, err
+}
+
+// ArticulosPage is ListArticulos with the count SERPI reported for the
+// page.
+func (c *Client) ArticulosPage(ctx context.Context, cred Credential, q ArticuloQuery) (Page[Articulo], error) {
 	v := pageValues(q.PageQuery)
 	if code := strings.TrimSpace(q.Codigo); code != "" {
 		v.Set("codigo", code)
 	}
-	return list[Articulo](ctx, c, cred, PathArticulo, v)
+	return listPage[Articulo](ctx, c, cred, PathArticulo, v)
+}
+
+// ArticleByCode reads the one article whose codigo is code with SERPI's
+// "?codigo=" filter, in one call instead of a walk of the collection.
+// found is false when SERPI has no such article. SERPI answering more
+// than one record, or one with another codigo, is KindServer: the filter
+// did not do what the seed documents, and guessing would return someone
+// else's record.
+func (c *Client) ArticleByCode(ctx context.Context, cred Credential, code string) (a Articulo, found bool, err error) {
+	code = strings.TrimSpace(code)
+	op := http.MethodGet + " " + PathArticulo
+	if code == "" {
+		return Articulo{}, false, newError(cred, op, upstream.KindBadRequest, 0, "", "an article code is required", nil, nil)
+	}
+	items, err := c.ListArticulos(ctx, cred, ArticuloQuery{PageQuery: PageQuery{Limit: 2, Page: 1}, Codigo: code})
+	if err != nil {
+		return Articulo{}, false, err
+	}
+	switch {
+	case len(items) == 0:
+		return Articulo{}, false, nil
+	case len(items) > 1:
+		return Articulo{}, false, newError(cred, op, upstream.KindServer, 0, "",
+			fmt.Sprintf("SERPI answered %d articles for one code", len(items)), nil, nil)
+	case strings.TrimSpace(string(items[0].Codigo)) != code:
+		return Articulo{}, false, newError(cred, op, upstream.KindServer, 0, "",
+			"SERPI answered an article with another code than the one asked for", nil, nil)
+	}
+	return items[0], true, nil
 }
 
 // CreateArticulos creates articles in bulk. SERPI applies the valid items
@@ -182,38 +242,6 @@ func (c *Client) writeArticulos(ctx context.Context, cred Credential, method str
 		return nil, newError(cred, method+" "+PathArticulo, upstream.KindBadRequest, 0, "", "no articles to write", nil, nil)
 	}
 	return c.write(ctx, cred, method, PathArticulo, items)
-}
-
-// WalkAll fetches pages 1, 2, ... of pageSize records (DefaultPageSize
-// when pageSize <= 0) and returns all records in the order SERPI served
-// them, page after page, without removing duplicates (records inserted
-// while walking can shift a record onto two pages). It stops at the first
-// empty page or page shorter than pageSize; pageSize must therefore not
-// exceed what SERPI accepts as "limite". Each page is a separate call, so
-// other callers of the same token can take turns between pages. On error
-// it returns nil and fetch's error unchanged; after MaxWalkPages full
-// pages it gives up with KindServer.
-func WalkAll[T any](ctx context.Context, pageSize int, fetch func(context.Context, PageQuery) ([]T, error)) ([]T, error) {
-	if pageSize <= 0 {
-		pageSize = DefaultPageSize
-	}
-	var all []T
-	for page := 1; page <= MaxWalkPages; page++ {
-		if err := ctx.Err(); err != nil {
-			return nil, &upstream.Error{Upstream: upstream.Serpi, Op: "walk pages", Kind: upstream.KindUnavailable,
-				Message: "stopped walking pages: " + err.Error(), Err: err}
-		}
-		items, err := fetch(ctx, PageQuery{Limit: pageSize, Page: page})
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, items...)
-		if len(items) < pageSize {
-			return all, nil
-		}
-	}
-	return nil, &upstream.Error{Upstream: upstream.Serpi, Op: "walk pages", Kind: upstream.KindServer,
-		Message: fmt.Sprintf("SERPI still returned full pages after %d pages", MaxWalkPages)}
 }
 
 // ItemError is one per-item message of a bulk Articulo write.
@@ -259,18 +287,18 @@ func pageValues(q PageQuery) url.Values {
 	return v
 }
 
-// list is the body of the List methods (methods cannot be generic).
-func list[T any](ctx context.Context, c *Client, cred Credential, path string, query url.Values) ([]T, error) {
+// listPage is the body of the page methods (methods cannot be generic).
+func listPage[T any](ctx context.Context, c *Client, cred Credential, path string, query url.Values) (Page[T], error) {
 	env, err := c.do(ctx, cred, http.MethodGet, path, query, nil)
 	if err != nil {
-		return nil, err
+		return Page[T]{}, err
 	}
 	items, err := decodeResult[T](env.Result)
 	if err != nil {
-		return nil, newError(cred, http.MethodGet+" "+path, upstream.KindInternal, env.Status, env.codeText(),
+		return Page[T]{}, newError(cred, http.MethodGet+" "+path, upstream.KindInternal, env.Status, env.codeText(),
 			"could not decode SERPI's records", nil, err)
 	}
-	return items, nil
+	return Page[T]{Items: items, Reported: ReportedCount(env.Message)}, nil
 }
 
 // write is the body of the POST and PUT methods.

@@ -81,8 +81,8 @@ func TestPagingAndWalkAll(t *testing.T) {
 
 	for _, size := range []int{7, 50} {
 		t.Run(fmt.Sprintf("branches/size=%d", size), func(t *testing.T) {
-			all, err := WalkAll(ctx, size, func(ctx context.Context, q PageQuery) ([]Sucursal, error) {
-				return c.ListSucursales(ctx, demo, q)
+			all, err := WalkAll(ctx, size, sucursalID, func(ctx context.Context, q PageQuery) (Page[Sucursal], error) {
+				return c.SucursalesPage(ctx, demo, q)
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -102,21 +102,22 @@ func TestPagingAndWalkAll(t *testing.T) {
 			}
 		})
 	}
-	taxes, err := WalkAll(ctx, 50, func(ctx context.Context, q PageQuery) ([]Impuesto, error) {
-		return c.ListImpuestos(ctx, demo, q)
+	taxes, err := WalkAll(ctx, 50, impuestoID, func(ctx context.Context, q PageQuery) (Page[Impuesto], error) {
+		return c.ImpuestosPage(ctx, demo, q)
 	})
 	if err != nil || len(taxes) != cfg.Taxes {
 		t.Fatalf("walked %d taxes (err %v), want %d", len(taxes), err, cfg.Taxes)
 	}
-	arts, err := WalkAll(ctx, 100, func(ctx context.Context, q PageQuery) ([]Articulo, error) {
-		return c.ListArticulos(ctx, demo, ArticuloQuery{PageQuery: q})
+	arts, err := WalkAll(ctx, 100, articuloID, func(ctx context.Context, q PageQuery) (Page[Articulo], error) {
+		return c.ArticulosPage(ctx, demo, ArticuloQuery{PageQuery: q})
 	})
 	if err != nil || len(arts) != cfg.Articles {
 		t.Fatalf("walked %d articles (err %v), want %d", len(arts), err, cfg.Articles)
 	}
-	// Calls: 300/7 -> 43 pages, 300/50 -> 7 pages (6 full + empty).
+	// Calls: 300/7 -> 44 pages (42 full + short + empty: a short page
+	// does not end a walk), 300/50 -> 7 pages (6 full + empty).
 	calls := sim.Control().Stats.Snapshot().Calls["GET /api/v1/Sucursales"]
-	if want := int64(2 + 43 + 7); calls != want {
+	if want := int64(2 + 44 + 7); calls != want {
 		t.Fatalf("GET /api/v1/Sucursales called %d times, want %d", calls, want)
 	}
 }

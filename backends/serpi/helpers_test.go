@@ -102,3 +102,7 @@ func wantKind(t *testing.T, err error, k upstream.Kind) *upstream.Error {
 	}
 	return ue
 }
+
+func sucursalID(s Sucursal) int64 { return s.ID.Value }
+func impuestoID(i Impuesto) int64 { return i.ID.Value }
+func articuloID(a Articulo) int64 { return a.ID.Value }

@@ -17,8 +17,8 @@ import (
 // allBranches walks the simulator's branches through the client.
 func allBranches(t *testing.T, c *Client) []Sucursal {
 	t.Helper()
-	all, err := WalkAll(context.Background(), 1000, func(ctx context.Context, q PageQuery) ([]Sucursal, error) {
-		return c.ListSucursales(ctx, demo, q)
+	all, err := WalkAll(context.Background(), 1000, sucursalID, func(ctx context.Context, q PageQuery) (Page[Sucursal], error) {
+		return c.SucursalesPage(ctx, demo, q)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -106,8 +106,8 @@ func TestSimulatorTinyConfigs(t *testing.T) {
 func TestSimulatorArticleAndTaxData(t *testing.T) {
 	_, _, c := startSim(t, SimConfig{})
 	ctx := context.Background()
-	arts, err := WalkAll(ctx, 1000, func(ctx context.Context, q PageQuery) ([]Articulo, error) {
-		return c.ListArticulos(ctx, demo, ArticuloQuery{PageQuery: q})
+	arts, err := WalkAll(ctx, 1000, articuloID, func(ctx context.Context, q PageQuery) (Page[Articulo], error) {
+		return c.ArticulosPage(ctx, demo, ArticuloQuery{PageQuery: q})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -136,8 +136,8 @@ func TestSimulatorArticleAndTaxData(t *testing.T) {
 		t.Fatalf("want some inactive articles (%d) and some null camposPersonalizados (%d)", inactive, nullCustom)
 	}
 
-	taxes, err := WalkAll(ctx, 1000, func(ctx context.Context, q PageQuery) ([]Impuesto, error) {
-		return c.ListImpuestos(ctx, demo, q)
+	taxes, err := WalkAll(ctx, 1000, impuestoID, func(ctx context.Context, q PageQuery) (Page[Impuesto], error) {
+		return c.ImpuestosPage(ctx, demo, q)
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/serfigas/brilla-gateway/backends/serpi"
 	"github.com/serfigas/brilla-gateway/internal/auth"
 	"github.com/serfigas/brilla-gateway/internal/edge/server"
 	"github.com/serfigas/brilla-gateway/internal/registration"
@@ -69,6 +70,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&catalogStale, "catalog-cache-stale", env("CATALOG_CACHE_STALE", catalogDefault.Stale.String()), "how long a stale SERPI collection is served while refreshed (CATALOG_CACHE_STALE)")
 	fs.StringVar(&customerFresh, "customer-cache-fresh", env("CUSTOMER_CACHE_FRESH", customerDefault.Fresh.String()), "how long a customer's Brilla reads stay fresh (CUSTOMER_CACHE_FRESH)")
 	fs.StringVar(&customerStale, "customer-cache-stale", env("CUSTOMER_CACHE_STALE", customerDefault.Stale.String()), "how long stale customer reads are served while refreshed (CUSTOMER_CACHE_STALE)")
+	var credCheck, serpiPageSize string
+	fs.StringVar(&credCheck, "catalog-credential-check", env("CATALOG_CREDENTIAL_CHECK", "0s"), "how often each API key's SERPI token is checked with SERPI, so a revoked one stops reading the cached catalog; 0s: the catalog freshness (CATALOG_CREDENTIAL_CHECK)")
+	fs.StringVar(&serpiPageSize, "serpi-page-size", env("SERPI_PAGE_SIZE", strconv.Itoa(serpi.DefaultPageSize)), "records asked per page (\"limite\") when walking a SERPI collection (SERPI_PAGE_SIZE)")
 	fs.BoolVar(&o.gateway.SerializeBrilla, "serialize-brilla", getenv("SERIALIZE_BRILLA") == "true", "one Brilla call in flight per customer token across replicas (SERIALIZE_BRILLA=true)")
 	var attachBytes, attachTotal, attachCount, keyWindow, dedupeWindow string
 	fs.StringVar(&attachBytes, "max-attachment-bytes", env("MAX_ATTACHMENT_BYTES", strconv.FormatInt(registration.DefaultMaxFileBytes, 10)), "register: largest attachment, in bytes (MAX_ATTACHMENT_BYTES)")
@@ -104,6 +108,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		{"CATALOG_CACHE_STALE", catalogStale, &o.gateway.CatalogCache.Stale},
 		{"CUSTOMER_CACHE_FRESH", customerFresh, &o.gateway.CustomerCache.Fresh},
 		{"CUSTOMER_CACHE_STALE", customerStale, &o.gateway.CustomerCache.Stale},
+		{"CATALOG_CREDENTIAL_CHECK", credCheck, &o.gateway.CatalogCredentialCheck},
 		{"IDEMPOTENCY_KEY_WINDOW", keyWindow, &o.gateway.IdempotencyKeyWindow},
 		{"REGISTER_DEDUPE_WINDOW", dedupeWindow, &o.gateway.RegisterDedupeWindow},
 		{"REGISTRATION_POLL_MIN", pollMin, &o.gateway.RegistrationPollMin},
@@ -133,6 +138,11 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 			continue
 		}
 		n.set(v)
+	}
+	if v, err := strconv.Atoi(strings.TrimSpace(serpiPageSize)); err != nil || v < 1 || v > server.MaxSerpiPageSize {
+		errs = append(errs, fmt.Errorf("SERPI_PAGE_SIZE must be a whole number from 1 to %d, got %q", server.MaxSerpiPageSize, serpiPageSize))
+	} else {
+		o.gateway.SerpiPageSize = v
 	}
 	if v, err := strconv.Atoi(strings.TrimSpace(maxSubs)); err != nil || v < 1 {
 		errs = append(errs, fmt.Errorf("MAX_SUBSCRIPTIONS_PER_CONNECTION must be a positive whole number, got %q", maxSubs))

@@ -38,6 +38,8 @@ func TestConfigErrorsAreOneLinePerProblemAndExit2(t *testing.T) {
 		{"bad CORS origin", []string{"-demo", "-cors-origins", "app.example.com"}, nil, []string{"CORS_ORIGINS entries must be origins"}},
 		{"missing trusted documents", []string{"-demo", "-trusted-documents", "/nonexistent/manifest.json"}, nil, []string{"trusted documents:"}},
 		{"missing config file", []string{"-config", "/nonexistent/gateway.env"}, nil, []string{"config file:"}},
+		{"bad SERPI walk settings", []string{"-demo", "-serpi-page-size", "0", "-catalog-credential-check", "-1s"}, nil,
+			[]string{"SERPI_PAGE_SIZE must be a whole number from 1 to 1000", "CATALOG_CREDENTIAL_CHECK must be a duration"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

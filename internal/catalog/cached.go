@@ -41,6 +41,12 @@ type Cached struct {
 	epoch uint64
 	bus   cache.Bus
 	log   *slog.Logger
+
+	// checker, checkPeriod and verdicts verify each reader's own SERPI
+	// credential (see CheckCredentials); nil checker: no checks.
+	checker     CredentialChecker
+	checkPeriod time.Duration
+	verdicts    map[string]verdict
 }
 
 type builtIndex struct {
@@ -173,7 +179,23 @@ func (c *Cached) Invalidate(ctx context.Context, cred serpi.Credential, collecti
 	return nil
 }
 
+// cachedIndex loads the index, then checks the reader's own credential
+// (see CheckCredentials). In this order a read that walks SERPI needs no
+// separate check (the walk was one), and a walk that fails costs no
+// second failing call.
 func cachedIndex[T any](ctx context.Context, c *Cached, cred serpi.Credential, collection string, spec Spec[T],
+	fetch func(context.Context, serpi.Credential) ([]T, error)) (*Index[T], error) {
+	ix, err := loadIndex(ctx, c, cred, collection, spec, fetch)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.verifyCredential(ctx, cred); err != nil {
+		return nil, err
+	}
+	return ix, nil
+}
+
+func loadIndex[T any](ctx context.Context, c *Cached, cred serpi.Credential, collection string, spec Spec[T],
 	fetch func(context.Context, serpi.Credential) ([]T, error)) (*Index[T], error) {
 	key := Key(cred, collection)
 	c.mu.Lock()
@@ -190,6 +212,7 @@ func cachedIndex[T any](ctx context.Context, c *Cached, cred serpi.Credential, c
 		if err != nil {
 			return nil, err
 		}
+		c.credentialWalked(cred)
 		return json.Marshal(items)
 	})
 	if err != nil {

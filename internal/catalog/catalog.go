@@ -15,11 +15,13 @@ const (
 	KeyCode     = "code"
 )
 
-// SerpiReader is the part of the SERPI client the catalog reads with.
+// SerpiReader is the part of the SERPI client the catalog reads with:
+// pages with the counts SERPI reported, so that a walk can tell a
+// complete collection from a truncated or shifting one.
 type SerpiReader interface {
-	ListSucursales(ctx context.Context, cred serpi.Credential, q serpi.PageQuery) ([]serpi.Sucursal, error)
-	ListImpuestos(ctx context.Context, cred serpi.Credential, q serpi.PageQuery) ([]serpi.Impuesto, error)
-	ListArticulos(ctx context.Context, cred serpi.Credential, q serpi.ArticuloQuery) ([]serpi.Articulo, error)
+	SucursalesPage(ctx context.Context, cred serpi.Credential, q serpi.PageQuery) (serpi.Page[serpi.Sucursal], error)
+	ImpuestosPage(ctx context.Context, cred serpi.Credential, q serpi.PageQuery) (serpi.Page[serpi.Impuesto], error)
+	ArticulosPage(ctx context.Context, cred serpi.Credential, q serpi.ArticuloQuery) (serpi.Page[serpi.Articulo], error)
 }
 
 // Loader fetches whole SERPI collections by walking their pages and indexes
@@ -29,9 +31,11 @@ type Loader struct {
 	pageSize int
 }
 
-// DefaultPageSize is the page size used to walk collections: large pages
-// mean fewer calls through the one-call-per-token serializer.
-const DefaultPageSize = 500
+// DefaultPageSize is the "limite" asked for when walking collections: the
+// seeds' own example (?limite=50&pagina=1). Walks end on SERPI's empty
+// page, not a short one, so a SERPI honouring less loses nothing; a larger
+// size (SERPI_PAGE_SIZE) only saves calls where SERPI accepts it.
+const DefaultPageSize = serpi.DefaultPageSize
 
 // NewLoader returns a Loader walking pages of pageSize (DefaultPageSize
 // when <= 0).
@@ -70,8 +74,8 @@ func (l *Loader) Articles(ctx context.Context, cred serpi.Credential) (*Index[se
 }
 
 func (l *Loader) fetchBranches(ctx context.Context, cred serpi.Credential) ([]serpi.Sucursal, error) {
-	items, err := serpi.WalkAll(ctx, l.pageSize, func(ctx context.Context, q serpi.PageQuery) ([]serpi.Sucursal, error) {
-		return l.api.ListSucursales(ctx, cred, q)
+	items, err := serpi.WalkAll(ctx, l.pageSize, BranchSpec.ID, func(ctx context.Context, q serpi.PageQuery) (serpi.Page[serpi.Sucursal], error) {
+		return l.api.SucursalesPage(ctx, cred, q)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load branches: %w", err)
@@ -80,8 +84,8 @@ func (l *Loader) fetchBranches(ctx context.Context, cred serpi.Credential) ([]se
 }
 
 func (l *Loader) fetchTaxes(ctx context.Context, cred serpi.Credential) ([]serpi.Impuesto, error) {
-	items, err := serpi.WalkAll(ctx, l.pageSize, func(ctx context.Context, q serpi.PageQuery) ([]serpi.Impuesto, error) {
-		return l.api.ListImpuestos(ctx, cred, q)
+	items, err := serpi.WalkAll(ctx, l.pageSize, TaxSpec.ID, func(ctx context.Context, q serpi.PageQuery) (serpi.Page[serpi.Impuesto], error) {
+		return l.api.ImpuestosPage(ctx, cred, q)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load taxes: %w", err)
@@ -90,8 +94,8 @@ func (l *Loader) fetchTaxes(ctx context.Context, cred serpi.Credential) ([]serpi
 }
 
 func (l *Loader) fetchArticles(ctx context.Context, cred serpi.Credential) ([]serpi.Articulo, error) {
-	items, err := serpi.WalkAll(ctx, l.pageSize, func(ctx context.Context, q serpi.PageQuery) ([]serpi.Articulo, error) {
-		return l.api.ListArticulos(ctx, cred, serpi.ArticuloQuery{PageQuery: q})
+	items, err := serpi.WalkAll(ctx, l.pageSize, ArticleSpec.ID, func(ctx context.Context, q serpi.PageQuery) (serpi.Page[serpi.Articulo], error) {
+		return l.api.ArticulosPage(ctx, cred, serpi.ArticuloQuery{PageQuery: q})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load articles: %w", err)

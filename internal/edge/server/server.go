@@ -89,6 +89,15 @@ type Config struct {
 	// when zero); writes on other replicas reach it at once through the
 	// invalidation bus regardless.
 	CatalogRecheck time.Duration
+	// CatalogCredentialCheck is how often each API key's own SERPI
+	// credential is checked with one cheap SERPI call, so that a token
+	// SERPI revoked stops reading the shared catalog within it plus
+	// CatalogRecheck (default CatalogCache.Fresh).
+	CatalogCredentialCheck time.Duration
+	// SerpiPageSize is the "limite" of catalog walks (default
+	// serpi.DefaultPageSize, the seeds' 50); walks end on SERPI's empty
+	// page whatever size it honours, so this only trades calls for bytes.
+	SerpiPageSize int
 	// CustomerCache is how long a customer's Brilla reads stay fresh, then
 	// stale.
 	CustomerCache cache.Policy
@@ -156,6 +165,10 @@ const (
 	DefaultRequestTimeout     = 30 * time.Second
 	DefaultMemoryCacheEntries = 10_000
 	DefaultRedisPrefix        = "gw:"
+	// MaxSerpiPageSize bounds SERPI_PAGE_SIZE: the largest "limite" the
+	// simulator accepts; a page of it stays far below the client's
+	// response cap.
+	MaxSerpiPageSize = 1000
 )
 
 // DefaultCatalogCache keeps SERPI collections fresh for five minutes, the
@@ -218,6 +231,12 @@ func (c *Config) Validate() error {
 		if p.Fresh < 0 || p.Stale < 0 {
 			errs = append(errs, fmt.Errorf("%s durations must not be negative", name))
 		}
+	}
+	if c.CatalogCredentialCheck < 0 {
+		errs = append(errs, errors.New("CATALOG_CREDENTIAL_CHECK must not be negative"))
+	}
+	if c.SerpiPageSize < 0 || c.SerpiPageSize > MaxSerpiPageSize {
+		errs = append(errs, fmt.Errorf("SERPI_PAGE_SIZE must be between 1 and %d, got %d", MaxSerpiPageSize, c.SerpiPageSize))
 	}
 	if c.MaxAttachmentBytes < 0 || c.MaxAttachmentsTotalBytes < 0 || c.MaxAttachments < 0 || c.UploadBudgetBytes < 0 {
 		errs = append(errs, errors.New("MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS_TOTAL_BYTES, MAX_ATTACHMENTS and the upload budget must not be negative"))
@@ -328,7 +347,8 @@ func New(cfg Config) (*Gateway, error) {
 		brillaOpts = append(brillaOpts, brillacache.WithSerializer(m.TimedSerializer(upstream.Brilla, serial)))
 	}
 	customerReads := brillacache.New(brillaClient, shared, cache.NewKeyer(secret), cfg.CustomerCache, brillaOpts...)
-	catalogReads := catalog.NewCached(catalog.NewLoader(serpiClient, 0), shared, cfg.CatalogCache, cfg.CatalogRecheck)
+	catalogReads := catalog.NewCached(catalog.NewLoader(serpiClient, cfg.SerpiPageSize), shared, cfg.CatalogCache, cfg.CatalogRecheck)
+	catalogReads.CheckCredentials(serpiClient, cfg.CatalogCredentialCheck)
 	// A catalog write drops every replica's index of the collection before
 	// its response leaves: through Redis pub/sub, or in process alone.
 	var bus cache.Bus = cache.NewLocalBus()
@@ -462,6 +482,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.CatalogCache == (cache.Policy{}) {
 		c.CatalogCache = DefaultCatalogCache()
+	}
+	if c.CatalogCredentialCheck == 0 {
+		c.CatalogCredentialCheck = c.CatalogCache.Fresh
 	}
 	if c.CustomerCache == (cache.Policy{}) {
 		c.CustomerCache = DefaultCustomerCache()
