@@ -434,3 +434,59 @@ func TestBulkRefusesTheWholeListWhenNothingIsValid(t *testing.T) {
 		t.Fatalf("duplicate ids: %v", err)
 	}
 }
+
+func TestUpdatesMergeIntoTheCurrentRecord(t *testing.T) {
+	cur := serpi.Impuesto{ID: wire.NewInt(12), Descripcion: "IVA 5%", Valor: "5.00000", Aplica: wire.NewInt(1), Base: "0",
+		CuentaImpuesto: wire.NewInt(2659), CuentaImpuestoDevolucion: wire.NewInt(2400), CuentaImpuestoBonificado: wire.NewInt(2365)}
+	tests := []struct {
+		name       string
+		in         model.UpdateTaxInput
+		want       serpi.Impuesto
+		wantFields []string
+	}{
+		{"nothing named keeps everything", model.UpdateTaxInput{ID: "12"}, cur, nil},
+		{"a value replaces", model.UpdateTaxInput{ID: "12", Rate: set(model.Decimal("8"))},
+			func() serpi.Impuesto { t := cur; t.Valor = "8"; return t }(), nil},
+		{"null clears an optional field", model.UpdateTaxInput{ID: "12", BonusAccountID: graphql.OmittableOf[*int](nil)},
+			func() serpi.Impuesto { t := cur; t.CuentaImpuestoBonificado = wire.Int{}; return t }(), nil},
+		{"null on a required field is refused", model.UpdateTaxInput{ID: "12", Description: graphql.OmittableOf[*string](nil),
+			AccountID: graphql.OmittableOf[*int](nil)}, cur, []string{"input.description", "input.accountId"}},
+		{"given values are checked", model.UpdateTaxInput{ID: "12", Rate: set(model.Decimal("-1"))}, cur, []string{"input.rate"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, problems := TaxForUpdate(tt.in, cur)
+			if !slices.Equal(fields(problems), tt.wantFields) {
+				t.Fatalf("problems %v, want %v", fields(problems), tt.wantFields)
+			}
+			if tt.wantFields == nil && got != tt.want {
+				t.Fatalf("merged\n got %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestBranchGeography(t *testing.T) {
+	tests := []struct {
+		name         string
+		cityID       int
+		city, depart string
+		want         []string
+	}{
+		{"seed's city", 5001, "05001", "05", nil},
+		{"leading zero missing", 5001, "5001", "05", []string{"input.cityCode"}},
+		{"another department's city", 8001, "08001", "05", []string{"input.cityCode"}},
+		{"not cityId's code", 5001, "05002", "05", []string{"input.cityCode"}},
+		{"department code of one digit", 5001, "05001", "5", []string{"input.departmentCode"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := validBranch()
+			in.CityID, in.CityCode, in.DepartmentCode = ptr(tt.cityID), ptr(tt.city), ptr(tt.depart)
+			_, problems := BranchForCreate(in)
+			if !slices.Equal(fields(problems), tt.want) {
+				t.Fatalf("problems %v, want %v", problems, tt.want)
+			}
+		})
+	}
+}

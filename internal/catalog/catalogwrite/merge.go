@@ -98,12 +98,6 @@ func TaxForUpdate(in model.UpdateTaxInput, cur serpi.Impuesto) (serpi.Impuesto, 
 	return t, c.problems
 }
 
-// articleUpdateID validates only the id of an updateArticles item.
-func articleUpdateID(prefix string, in *model.UpdateArticleInput) (wire.Int, Problems) {
-	c := &checker{prefix: prefix}
-	return c.recordID("id", in.ID, typeArticle), c.problems
-}
-
 // articleForUpdate validates one updateArticles item under prefix and
 // lays it over cur, the article as SERPI holds it.
 func articleForUpdate(prefix string, in *model.UpdateArticleInput, cur serpi.Articulo) (serpi.Articulo, Problems) {
