@@ -925,259 +925,259 @@ func (ec *executionContext) unmarshalInputUpdateArticleInput(ctx context.Context
 			if err != nil {
 				return it, err
 			}
-			it.Code = data
+			it.Code = graphql.OmittableOf(data)
 		case "reference":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reference"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.Reference = data
+			it.Reference = graphql.OmittableOf(data)
 		case "barcode":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("barcode"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.Barcode = data
+			it.Barcode = graphql.OmittableOf(data)
 		case "description":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.Description = data
+			it.Description = graphql.OmittableOf(data)
 		case "alternateDescription":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("alternateDescription"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.AlternateDescription = data
+			it.AlternateDescription = graphql.OmittableOf(data)
 		case "active":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("active"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.Active = data
+			it.Active = graphql.OmittableOf(data)
 		case "accountingGroupId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accountingGroupId"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.AccountingGroupID = data
+			it.AccountingGroupID = graphql.OmittableOf(data)
 		case "lineId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lineId"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.LineID = data
+			it.LineID = graphql.OmittableOf(data)
 		case "categoryId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("categoryId"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.CategoryID = data
+			it.CategoryID = graphql.OmittableOf(data)
 		case "presentationId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("presentationId"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.PresentationID = data
+			it.PresentationID = graphql.OmittableOf(data)
 		case "brandId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("brandId"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.BrandID = data
+			it.BrandID = graphql.OmittableOf(data)
 		case "unitOfMeasureId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitOfMeasureId"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.UnitOfMeasureID = data
+			it.UnitOfMeasureID = graphql.OmittableOf(data)
 		case "weight":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("weight"))
 			data, err := ec.unmarshalODecimal2ᚖgithubᚗcomᚋserfigasᚋbrillaᚑgatewayᚋgraphᚋmodelᚐDecimal(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.Weight = data
+			it.Weight = graphql.OmittableOf(data)
 		case "cost":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cost"))
 			data, err := ec.unmarshalODecimal2ᚖgithubᚗcomᚋserfigasᚋbrillaᚑgatewayᚋgraphᚋmodelᚐDecimal(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.Cost = data
+			it.Cost = graphql.OmittableOf(data)
 		case "lastCost":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastCost"))
 			data, err := ec.unmarshalODecimal2ᚖgithubᚗcomᚋserfigasᚋbrillaᚑgatewayᚋgraphᚋmodelᚐDecimal(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.LastCost = data
+			it.LastCost = graphql.OmittableOf(data)
 		case "tariffPosition":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tariffPosition"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.TariffPosition = data
+			it.TariffPosition = graphql.OmittableOf(data)
 		case "tariffPercent":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tariffPercent"))
 			data, err := ec.unmarshalODecimal2ᚖgithubᚗcomᚋserfigasᚋbrillaᚑgatewayᚋgraphᚋmodelᚐDecimal(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.TariffPercent = data
+			it.TariffPercent = graphql.OmittableOf(data)
 		case "maxDays":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxDays"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.MaxDays = data
+			it.MaxDays = graphql.OmittableOf(data)
 		case "minDays":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("minDays"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.MinDays = data
+			it.MinDays = graphql.OmittableOf(data)
 		case "optimalDays":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("optimalDays"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.OptimalDays = data
+			it.OptimalDays = graphql.OmittableOf(data)
 		case "replenishmentDays":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("replenishmentDays"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.ReplenishmentDays = data
+			it.ReplenishmentDays = graphql.OmittableOf(data)
 		case "planningType":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("planningType"))
 			data, err := ec.unmarshalOPlanningType2ᚖgithubᚗcomᚋserfigasᚋbrillaᚑgatewayᚋgraphᚋmodelᚐPlanningType(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.PlanningType = data
+			it.PlanningType = graphql.OmittableOf(data)
 		case "purchaseMultiple":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("purchaseMultiple"))
 			data, err := ec.unmarshalODecimal2ᚖgithubᚗcomᚋserfigasᚋbrillaᚑgatewayᚋgraphᚋmodelᚐDecimal(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.PurchaseMultiple = data
+			it.PurchaseMultiple = graphql.OmittableOf(data)
 		case "minimumOrder":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("minimumOrder"))
 			data, err := ec.unmarshalODecimal2ᚖgithubᚗcomᚋserfigasᚋbrillaᚑgatewayᚋgraphᚋmodelᚐDecimal(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.MinimumOrder = data
+			it.MinimumOrder = graphql.OmittableOf(data)
 		case "minimumStockUnits":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("minimumStockUnits"))
 			data, err := ec.unmarshalODecimal2ᚖgithubᚗcomᚋserfigasᚋbrillaᚑgatewayᚋgraphᚋmodelᚐDecimal(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.MinimumStockUnits = data
+			it.MinimumStockUnits = graphql.OmittableOf(data)
 		case "optimalStockUnits":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("optimalStockUnits"))
 			data, err := ec.unmarshalODecimal2ᚖgithubᚗcomᚋserfigasᚋbrillaᚑgatewayᚋgraphᚋmodelᚐDecimal(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.OptimalStockUnits = data
+			it.OptimalStockUnits = graphql.OmittableOf(data)
 		case "promotionEnabled":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("promotionEnabled"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.PromotionEnabled = data
+			it.PromotionEnabled = graphql.OmittableOf(data)
 		case "kitEnabled":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kitEnabled"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.KitEnabled = data
+			it.KitEnabled = graphql.OmittableOf(data)
 		case "exportable":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("exportable"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.Exportable = data
+			it.Exportable = graphql.OmittableOf(data)
 		case "volume":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("volume"))
 			data, err := ec.unmarshalODecimal2ᚖgithubᚗcomᚋserfigasᚋbrillaᚑgatewayᚋgraphᚋmodelᚐDecimal(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.Volume = data
+			it.Volume = graphql.OmittableOf(data)
 		case "location":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("location"))
 			data, err := ec.unmarshalODecimal2ᚖgithubᚗcomᚋserfigasᚋbrillaᚑgatewayᚋgraphᚋmodelᚐDecimal(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.Location = data
+			it.Location = graphql.OmittableOf(data)
 		case "locationCode":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("locationCode"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.LocationCode = data
+			it.LocationCode = graphql.OmittableOf(data)
 		case "keywords":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("keywords"))
 			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.Keywords = data
+			it.Keywords = graphql.OmittableOf(data)
 		case "customFields":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customFields"))
 			data, err := ec.unmarshalOJSON2githubᚗcomᚋserfigasᚋbrillaᚑgatewayᚋgraphᚋmodelᚐJSON(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.CustomFields = data
+			it.CustomFields = graphql.OmittableOf(data)
 		case "aiuEnabled":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("aiuEnabled"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.AiuEnabled = data
+			it.AiuEnabled = graphql.OmittableOf(data)
 		case "aiuPercent":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("aiuPercent"))
 			data, err := ec.unmarshalODecimal2ᚖgithubᚗcomᚋserfigasᚋbrillaᚑgatewayᚋgraphᚋmodelᚐDecimal(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.AiuPercent = data
+			it.AiuPercent = graphql.OmittableOf(data)
 		case "aiuAccountingGroupId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("aiuAccountingGroupId"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.AiuAccountingGroupID = data
+			it.AiuAccountingGroupID = graphql.OmittableOf(data)
 		}
 	}
 	return it, nil
@@ -1214,154 +1214,154 @@ func (ec *executionContext) unmarshalInputUpdateBranchInput(ctx context.Context,
 			if err != nil {
 				return it, err
 			}
-			it.ThirdPartyID = data
+			it.ThirdPartyID = graphql.OmittableOf(data)
 		case "thirdPartyNit":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("thirdPartyNit"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.ThirdPartyNit = data
+			it.ThirdPartyNit = graphql.OmittableOf(data)
 		case "code":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("code"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.Code = data
+			it.Code = graphql.OmittableOf(data)
 		case "reference":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reference"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.Reference = data
+			it.Reference = graphql.OmittableOf(data)
 		case "description":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.Description = data
+			it.Description = graphql.OmittableOf(data)
 		case "address":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("address"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.Address = data
+			it.Address = graphql.OmittableOf(data)
 		case "address2":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("address2"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.Address2 = data
+			it.Address2 = graphql.OmittableOf(data)
 		case "phone":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phone"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.Phone = data
+			it.Phone = graphql.OmittableOf(data)
 		case "phone2":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phone2"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.Phone2 = data
+			it.Phone2 = graphql.OmittableOf(data)
 		case "extension":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("extension"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.Extension = data
+			it.Extension = graphql.OmittableOf(data)
 		case "extension2":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("extension2"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.Extension2 = data
+			it.Extension2 = graphql.OmittableOf(data)
 		case "mobile":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mobile"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.Mobile = data
+			it.Mobile = graphql.OmittableOf(data)
 		case "cityId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cityId"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.CityID = data
+			it.CityID = graphql.OmittableOf(data)
 		case "cityCode":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cityCode"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.CityCode = data
+			it.CityCode = graphql.OmittableOf(data)
 		case "departmentId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("departmentId"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.DepartmentID = data
+			it.DepartmentID = graphql.OmittableOf(data)
 		case "departmentCode":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("departmentCode"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.DepartmentCode = data
+			it.DepartmentCode = graphql.OmittableOf(data)
 		case "countryId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("countryId"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.CountryID = data
+			it.CountryID = graphql.OmittableOf(data)
 		case "countryCode":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("countryCode"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.CountryCode = data
+			it.CountryCode = graphql.OmittableOf(data)
 		case "sellerId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sellerId"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.SellerID = data
+			it.SellerID = graphql.OmittableOf(data)
 		case "collectorId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectorId"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.CollectorID = data
+			it.CollectorID = graphql.OmittableOf(data)
 		case "isBillingAddress":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("isBillingAddress"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.IsBillingAddress = data
+			it.IsBillingAddress = graphql.OmittableOf(data)
 		case "isShippingAddress":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("isShippingAddress"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.IsShippingAddress = data
+			it.IsShippingAddress = graphql.OmittableOf(data)
 		}
 	}
 	return it, nil
@@ -1398,49 +1398,49 @@ func (ec *executionContext) unmarshalInputUpdateTaxInput(ctx context.Context, ob
 			if err != nil {
 				return it, err
 			}
-			it.Description = data
+			it.Description = graphql.OmittableOf(data)
 		case "rate":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rate"))
 			data, err := ec.unmarshalODecimal2ᚖgithubᚗcomᚋserfigasᚋbrillaᚑgatewayᚋgraphᚋmodelᚐDecimal(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.Rate = data
+			it.Rate = graphql.OmittableOf(data)
 		case "appliesTo":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("appliesTo"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.AppliesTo = data
+			it.AppliesTo = graphql.OmittableOf(data)
 		case "base":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("base"))
 			data, err := ec.unmarshalODecimal2ᚖgithubᚗcomᚋserfigasᚋbrillaᚑgatewayᚋgraphᚋmodelᚐDecimal(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.Base = data
+			it.Base = graphql.OmittableOf(data)
 		case "accountId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accountId"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.AccountID = data
+			it.AccountID = graphql.OmittableOf(data)
 		case "refundAccountId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("refundAccountId"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.RefundAccountID = data
+			it.RefundAccountID = graphql.OmittableOf(data)
 		case "bonusAccountId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bonusAccountId"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.BonusAccountID = data
+			it.BonusAccountID = graphql.OmittableOf(data)
 		}
 	}
 	return it, nil

@@ -8,6 +8,7 @@ import (
 	"github.com/serfigas/brilla-gateway/graph/apperr"
 	"github.com/serfigas/brilla-gateway/graph/model"
 	"github.com/serfigas/brilla-gateway/internal/auth"
+	"github.com/serfigas/brilla-gateway/internal/catalog"
 	"github.com/serfigas/brilla-gateway/internal/catalog/catalogwrite"
 )
 
@@ -27,7 +28,16 @@ func writeCredential(ctx context.Context) (serpi.Credential, error) {
 // catalogWrites is the write service over the resolver's SERPI writer and
 // cached catalog.
 func (r *Resolver) catalogWrites() *catalogwrite.Service {
-	return &catalogwrite.Service{Writer: r.Serpi, Catalog: r.Catalog, Logger: r.Logger}
+	s := &catalogwrite.Service{Writer: r.Serpi, Catalog: r.Catalog, Logger: r.Logger}
+	// The reads around a write go to SERPI itself, in the write's turn of
+	// the token (see catalogwrite.Service).
+	if turns, ok := r.Serpi.(catalogwrite.Turner); ok {
+		s.Turns = turns
+	}
+	if c, ok := r.Catalog.(interface{ Fresh() *catalog.Loader }); ok {
+		s.Fresh = c.Fresh()
+	}
+	return s
 }
 
 // writeError turns a write's error into the response: input problems
@@ -44,7 +54,8 @@ func writeError(ctx context.Context, err error) error {
 	return nil
 }
 
-func toBranchPayload(res *catalogwrite.Result[serpi.Sucursal]) *model.BranchPayload {
+func toBranchPayload(ctx context.Context, res *catalogwrite.Result[serpi.Sucursal]) *model.BranchPayload {
+	reportWrite(ctx, res.Unresolved, res.Stale)
 	out := &model.BranchPayload{Message: res.Message}
 	if res.Record != nil {
 		out.Branch = toBranch(*res.Record)
@@ -52,7 +63,8 @@ func toBranchPayload(res *catalogwrite.Result[serpi.Sucursal]) *model.BranchPayl
 	return out
 }
 
-func toTaxPayload(res *catalogwrite.Result[serpi.Impuesto]) *model.TaxPayload {
+func toTaxPayload(ctx context.Context, res *catalogwrite.Result[serpi.Impuesto]) *model.TaxPayload {
+	reportWrite(ctx, res.Unresolved, res.Stale)
 	out := &model.TaxPayload{Message: res.Message}
 	if res.Record != nil {
 		out.Tax = toTax(*res.Record)
@@ -60,7 +72,8 @@ func toTaxPayload(res *catalogwrite.Result[serpi.Impuesto]) *model.TaxPayload {
 	return out
 }
 
-func toBulkArticlePayload(res *catalogwrite.BulkResult) *model.BulkArticlePayload {
+func toBulkArticlePayload(ctx context.Context, res *catalogwrite.BulkResult) *model.BulkArticlePayload {
+	reportWrite(ctx, nil, res.Stale)
 	out := &model.BulkArticlePayload{
 		Requested: res.Requested,
 		Created:   res.Created,

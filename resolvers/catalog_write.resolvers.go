@@ -21,7 +21,7 @@ func (r *mutationResolver) CreateBranch(ctx context.Context, input model.CreateB
 	if err != nil {
 		return nil, writeError(ctx, err)
 	}
-	return toBranchPayload(res), nil
+	return toBranchPayload(ctx, res), nil
 }
 
 // UpdateBranch is the resolver for the updateBranch field.
@@ -34,7 +34,7 @@ func (r *mutationResolver) UpdateBranch(ctx context.Context, input model.UpdateB
 	if err != nil {
 		return nil, writeError(ctx, err)
 	}
-	return toBranchPayload(res), nil
+	return toBranchPayload(ctx, res), nil
 }
 
 // CreateTax is the resolver for the createTax field.
@@ -47,7 +47,7 @@ func (r *mutationResolver) CreateTax(ctx context.Context, input model.CreateTaxI
 	if err != nil {
 		return nil, writeError(ctx, err)
 	}
-	return toTaxPayload(res), nil
+	return toTaxPayload(ctx, res), nil
 }
 
 // UpdateTax is the resolver for the updateTax field.
@@ -60,7 +60,7 @@ func (r *mutationResolver) UpdateTax(ctx context.Context, input model.UpdateTaxI
 	if err != nil {
 		return nil, writeError(ctx, err)
 	}
-	return toTaxPayload(res), nil
+	return toTaxPayload(ctx, res), nil
 }
 
 // CreateArticles is the resolver for the createArticles field.
@@ -73,7 +73,7 @@ func (r *mutationResolver) CreateArticles(ctx context.Context, input []*model.Ar
 	if err != nil {
 		return nil, writeError(ctx, err)
 	}
-	return toBulkArticlePayload(res), nil
+	return toBulkArticlePayload(ctx, res), nil
 }
 
 // UpdateArticles is the resolver for the updateArticles field.
@@ -86,5 +86,5 @@ func (r *mutationResolver) UpdateArticles(ctx context.Context, input []*model.Up
 	if err != nil {
 		return nil, writeError(ctx, err)
 	}
-	return toBulkArticlePayload(res), nil
+	return toBulkArticlePayload(ctx, res), nil
 }

@@ -22,13 +22,19 @@ type Fallback struct {
 
 // Do implements Serializer.
 func (f *Fallback) Do(ctx context.Context, key string, fn func(ctx context.Context) error) error {
+	if holdsTurn(ctx, f, key) {
+		// A call within a turn this context holds, whichever of Primary
+		// and Secondary granted it: a nested call must not switch.
+		return fn(ctx)
+	}
+	inTurn := func(ctx context.Context) error { return fn(withTurn(ctx, f, key)) }
 	if !f.Gate.TryPrimary() {
-		return f.Secondary.Do(ctx, key, fn)
+		return f.Secondary.Do(ctx, key, inTurn)
 	}
 	ran := false
 	err := f.Primary.Do(ctx, key, func(ctx context.Context) error {
 		ran = true
-		return fn(ctx)
+		return inTurn(ctx)
 	})
 	if ran || err == nil || errors.Is(err, ErrWaitTimeout) || ctx.Err() != nil {
 		if ran {
@@ -37,5 +43,5 @@ func (f *Fallback) Do(ctx context.Context, key string, fn func(ctx context.Conte
 		return err
 	}
 	f.Gate.Failed(err)
-	return f.Secondary.Do(ctx, key, fn)
+	return f.Secondary.Do(ctx, key, inTurn)
 }

@@ -224,6 +224,9 @@ return 0
 // ErrLeaseLost if the lease cannot be kept (see Redis). A panic in fn
 // releases the turn and then continues unwinding into the caller.
 func (r *Redis) Do(ctx context.Context, key string, fn func(ctx context.Context) error) error {
+	if holdsTurn(ctx, r, key) {
+		return fn(ctx) // a call made within the turn this context holds
+	}
 	if err := r.local.acquire(ctx, key); err != nil {
 		return err
 	}
@@ -242,7 +245,7 @@ func (r *Redis) Do(ctx context.Context, key string, fn func(ctx context.Context)
 		cancel(nil)
 		r.release(ctx, keys, token)
 	}()
-	return fn(fnCtx)
+	return fn(withTurn(fnCtx, r, key))
 }
 
 // acquire waits in Redis until the caller holds the lock.

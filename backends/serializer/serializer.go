@@ -27,7 +27,10 @@ type Serializer interface {
 	// unchanged. Callers waiting on the same key are served first come,
 	// first served. If ctx ends before the turn comes, Do returns an error
 	// matching both ErrWaitTimeout and ctx.Err() (errors.Is) without
-	// running fn. The turn is released when fn returns or panics.
+	// running fn. The turn is released when fn returns or panics. Do is
+	// reentrant: called with the context fn received (or one derived from
+	// it) and the same key, it runs its fn at once within the turn held
+	// (see turn.go), so several calls can share one turn.
 	Do(ctx context.Context, key string, fn func(ctx context.Context) error) error
 }
 
@@ -66,11 +69,14 @@ func NewLocal() *Local {
 // Do implements Serializer. A panic in fn releases the turn (the release
 // is deferred) and then continues unwinding into the caller.
 func (l *Local) Do(ctx context.Context, key string, fn func(ctx context.Context) error) error {
+	if holdsTurn(ctx, l, key) {
+		return fn(ctx) // a call made within the turn this context holds
+	}
 	if err := l.acquire(ctx, key); err != nil {
 		return err
 	}
 	defer l.release(key)
-	return fn(ctx)
+	return fn(withTurn(ctx, l, key))
 }
 
 // acquire blocks until the caller holds key or ctx ends.

@@ -140,9 +140,11 @@ func (c *Client) CreateSucursal(ctx context.Context, cred Credential, s Sucursal
 	return c.write(ctx, cred, http.MethodPost, PathSucursales, s)
 }
 
-// UpdateSucursal replaces the branch s.ID. An unknown id is KindNotFound.
+// UpdateSucursal replaces the branch s.ID, sending the seed's PUT shape
+// (without the NIT and the DANE codes, which SERPI derives from the ids).
+// An unknown id is KindNotFound.
 func (c *Client) UpdateSucursal(ctx context.Context, cred Credential, s Sucursal) (*WriteResult, error) {
-	return c.write(ctx, cred, http.MethodPut, PathSucursales, s)
+	return c.updateSucursal(ctx, cred, s)
 }
 
 // ListImpuestos fetches one page of taxes.

@@ -396,11 +396,11 @@ type CreateBranchInput struct {
 	Mobile *string `json:"mobile,omitempty"`
 	// SERPI city id. Required, positive.
 	CityID *int `json:"cityId,omitempty"`
-	// DANE city code, e.g. "13001". Required.
+	// DANE city code: 5 digits, the first two being departmentCode, equal to cityId written with 5 digits (cityId 5001 is "05001"). Required.
 	CityCode *string `json:"cityCode,omitempty"`
 	// SERPI department id. Required, positive.
 	DepartmentID *int `json:"departmentId,omitempty"`
-	// DANE department code, e.g. "13". Required.
+	// DANE department code, 2 digits, e.g. "13". Required.
 	DepartmentCode *string `json:"departmentCode,omitempty"`
 	// SERPI country id. Required, positive.
 	CountryID *int `json:"countryId,omitempty"`
@@ -705,156 +705,163 @@ type TokenPayload struct {
 	Message *string `json:"message,omitempty"`
 }
 
-// An article to replace, by id; same fields and rules as ArticleInput plus the id.
+// Changes to an article, by id. A field left out keeps its current value; an
+// explicit null clears it (a field marked "cannot be cleared" refuses null).
+// Values given follow the rules of ArticleInput.
 type UpdateArticleInput struct {
 	// The article: its global ID (Article:<serpiId>) or plain SERPI id. Required.
 	ID string `json:"id"`
-	// Article code, unique in SERPI and within one request. Required.
-	Code *string `json:"code,omitempty"`
+	// Article code, unique in SERPI and within one request. Cannot be cleared.
+	Code graphql.Omittable[*string] `json:"code,omitempty"`
 	// Reference. Optional.
-	Reference *string `json:"reference,omitempty"`
+	Reference graphql.Omittable[*string] `json:"reference,omitempty"`
 	// Barcode. Optional.
-	Barcode *string `json:"barcode,omitempty"`
-	// Description. Required.
-	Description *string `json:"description,omitempty"`
+	Barcode graphql.Omittable[*string] `json:"barcode,omitempty"`
+	// Description. Cannot be cleared.
+	Description graphql.Omittable[*string] `json:"description,omitempty"`
 	// Alternate description. Optional.
-	AlternateDescription *string `json:"alternateDescription,omitempty"`
-	// Whether the article is active. Required.
-	Active *bool `json:"active,omitempty"`
-	// Accounting group id. Required.
-	AccountingGroupID *int `json:"accountingGroupId,omitempty"`
-	// Product line id. Required.
-	LineID *int `json:"lineId,omitempty"`
-	// Category id. Required.
-	CategoryID *int `json:"categoryId,omitempty"`
-	// Presentation id. Required.
-	PresentationID *int `json:"presentationId,omitempty"`
-	// Brand id. Required.
-	BrandID *int `json:"brandId,omitempty"`
-	// Unit of measure id. Required.
-	UnitOfMeasureID *int `json:"unitOfMeasureId,omitempty"`
+	AlternateDescription graphql.Omittable[*string] `json:"alternateDescription,omitempty"`
+	// Whether the article is active. Cannot be cleared.
+	Active graphql.Omittable[*bool] `json:"active,omitempty"`
+	// Accounting group id. Cannot be cleared.
+	AccountingGroupID graphql.Omittable[*int] `json:"accountingGroupId,omitempty"`
+	// Product line id. Cannot be cleared.
+	LineID graphql.Omittable[*int] `json:"lineId,omitempty"`
+	// Category id. Cannot be cleared.
+	CategoryID graphql.Omittable[*int] `json:"categoryId,omitempty"`
+	// Presentation id. Cannot be cleared.
+	PresentationID graphql.Omittable[*int] `json:"presentationId,omitempty"`
+	// Brand id. Cannot be cleared.
+	BrandID graphql.Omittable[*int] `json:"brandId,omitempty"`
+	// Unit of measure id. Cannot be cleared.
+	UnitOfMeasureID graphql.Omittable[*int] `json:"unitOfMeasureId,omitempty"`
 	// Weight. Optional.
-	Weight *Decimal `json:"weight,omitempty"`
+	Weight graphql.Omittable[*Decimal] `json:"weight,omitempty"`
 	// Cost. Optional.
-	Cost *Decimal `json:"cost,omitempty"`
+	Cost graphql.Omittable[*Decimal] `json:"cost,omitempty"`
 	// Last cost. Optional.
-	LastCost *Decimal `json:"lastCost,omitempty"`
+	LastCost graphql.Omittable[*Decimal] `json:"lastCost,omitempty"`
 	// Tariff position (posición arancelaria). Optional.
-	TariffPosition *string `json:"tariffPosition,omitempty"`
+	TariffPosition graphql.Omittable[*string] `json:"tariffPosition,omitempty"`
 	// Tariff percent. Optional.
-	TariffPercent *Decimal `json:"tariffPercent,omitempty"`
+	TariffPercent graphql.Omittable[*Decimal] `json:"tariffPercent,omitempty"`
 	// Maximum stock days, 0 to 32767. Optional.
-	MaxDays *int `json:"maxDays,omitempty"`
+	MaxDays graphql.Omittable[*int] `json:"maxDays,omitempty"`
 	// Minimum stock days, 0 to 32767. Optional.
-	MinDays *int `json:"minDays,omitempty"`
+	MinDays graphql.Omittable[*int] `json:"minDays,omitempty"`
 	// Optimal stock days, 0 to 32767. Optional.
-	OptimalDays *int `json:"optimalDays,omitempty"`
+	OptimalDays graphql.Omittable[*int] `json:"optimalDays,omitempty"`
 	// Replenishment days, 0 to 32767. Optional.
-	ReplenishmentDays *int `json:"replenishmentDays,omitempty"`
+	ReplenishmentDays graphql.Omittable[*int] `json:"replenishmentDays,omitempty"`
 	// Stock planning type. Optional.
-	PlanningType *PlanningType `json:"planningType,omitempty"`
+	PlanningType graphql.Omittable[*PlanningType] `json:"planningType,omitempty"`
 	// Purchase multiple. Optional.
-	PurchaseMultiple *Decimal `json:"purchaseMultiple,omitempty"`
+	PurchaseMultiple graphql.Omittable[*Decimal] `json:"purchaseMultiple,omitempty"`
 	// Minimum order. Optional.
-	MinimumOrder *Decimal `json:"minimumOrder,omitempty"`
+	MinimumOrder graphql.Omittable[*Decimal] `json:"minimumOrder,omitempty"`
 	// Minimum stock in units. Optional.
-	MinimumStockUnits *Decimal `json:"minimumStockUnits,omitempty"`
+	MinimumStockUnits graphql.Omittable[*Decimal] `json:"minimumStockUnits,omitempty"`
 	// Optimal stock in units. Optional.
-	OptimalStockUnits *Decimal `json:"optimalStockUnits,omitempty"`
-	// Whether promotions apply. Optional (false).
-	PromotionEnabled *bool `json:"promotionEnabled,omitempty"`
-	// Whether it is sold as a kit. Optional (false).
-	KitEnabled *bool `json:"kitEnabled,omitempty"`
-	// Whether it is exported to external software. Optional (false).
-	Exportable *bool `json:"exportable,omitempty"`
+	OptimalStockUnits graphql.Omittable[*Decimal] `json:"optimalStockUnits,omitempty"`
+	// Whether promotions apply. Optional; null means false.
+	PromotionEnabled graphql.Omittable[*bool] `json:"promotionEnabled,omitempty"`
+	// Whether it is sold as a kit. Optional; null means false.
+	KitEnabled graphql.Omittable[*bool] `json:"kitEnabled,omitempty"`
+	// Whether it is exported to external software. Optional; null means false.
+	Exportable graphql.Omittable[*bool] `json:"exportable,omitempty"`
 	// Volume. Optional.
-	Volume *Decimal `json:"volume,omitempty"`
+	Volume graphql.Omittable[*Decimal] `json:"volume,omitempty"`
 	// Numeric location. Optional.
-	Location *Decimal `json:"location,omitempty"`
+	Location graphql.Omittable[*Decimal] `json:"location,omitempty"`
 	// Alphanumeric location. Optional.
-	LocationCode *string `json:"locationCode,omitempty"`
+	LocationCode graphql.Omittable[*string] `json:"locationCode,omitempty"`
 	// Keywords, each 1 to 50 characters without commas. Optional.
-	Keywords []string `json:"keywords,omitempty"`
+	Keywords graphql.Omittable[[]string] `json:"keywords,omitempty"`
 	// Custom fields: a JSON object, sent to SERPI as is. Optional.
-	CustomFields JSON `json:"customFields,omitempty"`
-	// Whether AIU applies. Optional (false).
-	AiuEnabled *bool `json:"aiuEnabled,omitempty"`
+	CustomFields graphql.Omittable[JSON] `json:"customFields,omitempty"`
+	// Whether AIU applies. Optional; null means false.
+	AiuEnabled graphql.Omittable[*bool] `json:"aiuEnabled,omitempty"`
 	// AIU percent. Optional.
-	AiuPercent *Decimal `json:"aiuPercent,omitempty"`
+	AiuPercent graphql.Omittable[*Decimal] `json:"aiuPercent,omitempty"`
 	// Accounting group id for AIU. Optional.
-	AiuAccountingGroupID *int `json:"aiuAccountingGroupId,omitempty"`
+	AiuAccountingGroupID graphql.Omittable[*int] `json:"aiuAccountingGroupId,omitempty"`
 }
 
-// A branch to replace. Same fields and rules as CreateBranchInput, except that
-// thirdPartyNit, cityCode, departmentCode and countryCode are optional (SERPI
-// derives them from the ids, as its PUT example shows).
+// Changes to a branch. A field left out keeps its current value; an explicit
+// null clears it (a field marked "cannot be cleared" refuses null). Values given
+// follow the rules of CreateBranchInput. thirdPartyNit, cityCode, departmentCode
+// and countryCode are not sent: SERPI derives them from the ids (its PUT example
+// leaves them out); when given they are checked against the ids (cityCode must
+// be the 5-digit DANE code of cityId, starting with departmentCode).
 type UpdateBranchInput struct {
 	// The branch: its global ID (Branch:<serpiId>) or plain SERPI id. Required.
 	ID string `json:"id"`
-	// SERPI id of the owner third party (tercero). Required, positive.
-	ThirdPartyID *int `json:"thirdPartyId,omitempty"`
-	// NIT of the owner third party, digits only. Optional.
-	ThirdPartyNit *string `json:"thirdPartyNit,omitempty"`
-	// Branch code. Required.
-	Code *string `json:"code,omitempty"`
-	// Branch reference. Optional (sent as empty).
-	Reference *string `json:"reference,omitempty"`
-	// Description. Required.
-	Description *string `json:"description,omitempty"`
-	// Address. Required.
-	Address *string `json:"address,omitempty"`
+	// SERPI id of the owner third party (tercero). Cannot be cleared; positive.
+	ThirdPartyID graphql.Omittable[*int] `json:"thirdPartyId,omitempty"`
+	// NIT of the owner third party, digits only; not sent (SERPI derives it from thirdPartyId).
+	ThirdPartyNit graphql.Omittable[*string] `json:"thirdPartyNit,omitempty"`
+	// Branch code. Cannot be cleared.
+	Code graphql.Omittable[*string] `json:"code,omitempty"`
+	// Branch reference. Optional.
+	Reference graphql.Omittable[*string] `json:"reference,omitempty"`
+	// Description. Cannot be cleared.
+	Description graphql.Omittable[*string] `json:"description,omitempty"`
+	// Address. Cannot be cleared.
+	Address graphql.Omittable[*string] `json:"address,omitempty"`
 	// Second address line. Optional.
-	Address2 *string `json:"address2,omitempty"`
-	// Phone, digits only. Optional (sent as empty).
-	Phone *string `json:"phone,omitempty"`
+	Address2 graphql.Omittable[*string] `json:"address2,omitempty"`
+	// Phone, digits only. Optional.
+	Phone graphql.Omittable[*string] `json:"phone,omitempty"`
 	// Second phone, digits only. Optional.
-	Phone2 *string `json:"phone2,omitempty"`
+	Phone2 graphql.Omittable[*string] `json:"phone2,omitempty"`
 	// Phone extension, digits only. Optional.
-	Extension *string `json:"extension,omitempty"`
+	Extension graphql.Omittable[*string] `json:"extension,omitempty"`
 	// Second phone extension, digits only. Optional.
-	Extension2 *string `json:"extension2,omitempty"`
+	Extension2 graphql.Omittable[*string] `json:"extension2,omitempty"`
 	// Mobile phone, digits only. Optional.
-	Mobile *string `json:"mobile,omitempty"`
-	// SERPI city id. Required, positive.
-	CityID *int `json:"cityId,omitempty"`
-	// DANE city code. Optional.
-	CityCode *string `json:"cityCode,omitempty"`
-	// SERPI department id. Required, positive.
-	DepartmentID *int `json:"departmentId,omitempty"`
-	// DANE department code. Optional.
-	DepartmentCode *string `json:"departmentCode,omitempty"`
-	// SERPI country id. Required, positive.
-	CountryID *int `json:"countryId,omitempty"`
-	// Country calling code. Optional.
-	CountryCode *string `json:"countryCode,omitempty"`
-	// SERPI id of the assigned seller. Required, positive.
-	SellerID *int `json:"sellerId,omitempty"`
+	Mobile graphql.Omittable[*string] `json:"mobile,omitempty"`
+	// SERPI city id. Cannot be cleared; positive.
+	CityID graphql.Omittable[*int] `json:"cityId,omitempty"`
+	// DANE city code; not sent (SERPI derives it from cityId), checked against cityId and departmentCode when given.
+	CityCode graphql.Omittable[*string] `json:"cityCode,omitempty"`
+	// SERPI department id. Cannot be cleared; positive.
+	DepartmentID graphql.Omittable[*int] `json:"departmentId,omitempty"`
+	// DANE department code, 2 digits; not sent, checked against cityCode when both are given.
+	DepartmentCode graphql.Omittable[*string] `json:"departmentCode,omitempty"`
+	// SERPI country id. Cannot be cleared; positive.
+	CountryID graphql.Omittable[*int] `json:"countryId,omitempty"`
+	// Country calling code; not sent (SERPI derives it from countryId).
+	CountryCode graphql.Omittable[*string] `json:"countryCode,omitempty"`
+	// SERPI id of the assigned seller. Cannot be cleared; positive.
+	SellerID graphql.Omittable[*int] `json:"sellerId,omitempty"`
 	// SERPI id of the assigned collector. Optional, positive.
-	CollectorID *int `json:"collectorId,omitempty"`
-	// Whether invoices are collected at this address. Required.
-	IsBillingAddress *bool `json:"isBillingAddress,omitempty"`
-	// Whether goods are shipped to this address. Required.
-	IsShippingAddress *bool `json:"isShippingAddress,omitempty"`
+	CollectorID graphql.Omittable[*int] `json:"collectorId,omitempty"`
+	// Whether invoices are collected at this address. Cannot be cleared.
+	IsBillingAddress graphql.Omittable[*bool] `json:"isBillingAddress,omitempty"`
+	// Whether goods are shipped to this address. Cannot be cleared.
+	IsShippingAddress graphql.Omittable[*bool] `json:"isShippingAddress,omitempty"`
 }
 
-// A tax to replace; same fields and rules as CreateTaxInput plus the id.
+// Changes to a tax. A field left out keeps its current value; an explicit null
+// clears it (a field marked "cannot be cleared" refuses null). Values given
+// follow the rules of CreateTaxInput.
 type UpdateTaxInput struct {
 	// The tax: its global ID (Tax:<serpiId>) or plain SERPI id. Required.
 	ID string `json:"id"`
-	// Description. Required, at most 50 characters.
-	Description *string `json:"description,omitempty"`
-	// Rate (SERPI's valor). Required, not negative.
-	Rate *Decimal `json:"rate,omitempty"`
-	// What the tax applies to (SERPI's aplica code). Required, not negative.
-	AppliesTo *int `json:"appliesTo,omitempty"`
-	// Minimum taxable base (SERPI's _base). Required, not negative.
-	Base *Decimal `json:"base,omitempty"`
-	// Ledger account of the tax. Required, positive.
-	AccountID *int `json:"accountId,omitempty"`
+	// Description. Cannot be cleared; at most 50 characters.
+	Description graphql.Omittable[*string] `json:"description,omitempty"`
+	// Rate (SERPI's valor). Cannot be cleared; not negative.
+	Rate graphql.Omittable[*Decimal] `json:"rate,omitempty"`
+	// What the tax applies to (SERPI's aplica code). Cannot be cleared; not negative.
+	AppliesTo graphql.Omittable[*int] `json:"appliesTo,omitempty"`
+	// Minimum taxable base (SERPI's _base). Cannot be cleared; not negative.
+	Base graphql.Omittable[*Decimal] `json:"base,omitempty"`
+	// Ledger account of the tax. Cannot be cleared; positive.
+	AccountID graphql.Omittable[*int] `json:"accountId,omitempty"`
 	// Ledger account for refunds. Optional, positive.
-	RefundAccountID *int `json:"refundAccountId,omitempty"`
+	RefundAccountID graphql.Omittable[*int] `json:"refundAccountId,omitempty"`
 	// Ledger account for bonuses. Optional, positive.
-	BonusAccountID *int `json:"bonusAccountId,omitempty"`
+	BonusAccountID graphql.Omittable[*int] `json:"bonusAccountId,omitempty"`
 }
 
 // Lifecycle of a credit.

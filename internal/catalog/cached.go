@@ -47,6 +47,13 @@ type Cached struct {
 	checker     CredentialChecker
 	checkPeriod time.Duration
 	verdicts    map[string]verdict
+
+	// attached is the bus subscription's context; unconfirmed holds keys
+	// whose invalidation could not be published, published again by one
+	// goroutine at a time (republishing) once the bus is back (stale.go).
+	attached     context.Context
+	unconfirmed  map[string]struct{}
+	republishing bool
 }
 
 type builtIndex struct {
@@ -109,7 +116,7 @@ func (c *Cached) Attach(ctx context.Context, bus cache.Bus, logger *slog.Logger)
 		logger = slog.New(slog.DiscardHandler)
 	}
 	c.mu.Lock()
-	c.bus, c.log = bus, logger
+	c.bus, c.log, c.attached = bus, logger, ctx
 	c.mu.Unlock()
 	if err := bus.Subscribe(ctx, c.invalidated); err != nil {
 		return fmt.Errorf("catalog: invalidation bus: %w", err)
@@ -133,6 +140,10 @@ func (c *Cached) invalidated(key string) {
 	}
 	c.mu.Unlock()
 	c.cache.Forget(keys...)
+	if key == "" {
+		// The subscription was lost or is back: publish what could not be.
+		c.republish()
+	}
 }
 
 // Invalidate drops cached collections (all three when none is named), so
@@ -143,9 +154,11 @@ func (c *Cached) invalidated(key string) {
 // once every replica has dropped its index and stopped its in-flight
 // fetches of the key from storing; then it deletes the shared entries once
 // more, in case another replica's fetch that read SERPI before the write
-// stored its result between the first delete and the notice. A failed
-// publish is logged, not returned: the shared entries are gone, and other
-// replicas see that at their next recheck.
+// stored its result between the first delete and the notice. A publish
+// that failed or was not acknowledged by every replica (Redis down) is
+// returned as an *UnconfirmedError after the rest is done: other replicas
+// may serve the old value for up to MaxStaleElsewhere, and the key is
+// published again when the bus is back (see stale.go).
 func (c *Cached) Invalidate(ctx context.Context, cred serpi.Credential, collections ...string) error {
 	if len(collections) == 0 {
 		collections = []string{CollectionBranches, CollectionTaxes, CollectionArticles}
@@ -167,14 +180,20 @@ func (c *Cached) Invalidate(ctx context.Context, cred serpi.Credential, collecti
 	if bus == nil {
 		return nil
 	}
+	var unconfirmed error
 	for _, k := range keys {
 		if err := bus.Publish(ctx, k); err != nil {
 			logger.WarnContext(ctx, "catalog invalidation not confirmed by every replica; they see it at their next recheck",
-				"collection", k[strings.LastIndexByte(k, ':')+1:], "error", err)
+				"collection", k[strings.LastIndexByte(k, ':')+1:], "error", err, "max_stale", c.MaxStaleElsewhere())
+			c.rememberUnconfirmed(k)
+			unconfirmed = err
 		}
 	}
 	if err := c.cache.Invalidate(ctx, keys...); err != nil {
 		return fmt.Errorf("invalidate %v: %w", collections, err)
+	}
+	if unconfirmed != nil {
+		return &UnconfirmedError{MaxStale: c.MaxStaleElsewhere(), Err: unconfirmed}
 	}
 	return nil
 }
@@ -207,7 +226,7 @@ func loadIndex[T any](ctx context.Context, c *Cached, cred serpi.Credential, col
 			return ix, nil
 		}
 	}
-	raw, err := c.cache.Fetch(ctx, key, c.policy, func(ctx context.Context) ([]byte, error) {
+	raw, err := c.cache.Fetch(ctx, key, c.policyNow(), func(ctx context.Context) ([]byte, error) {
 		items, err := fetch(ctx, cred)
 		if err != nil {
 			return nil, err

@@ -40,6 +40,8 @@ type BulkResult struct {
 	Articles []serpi.Articulo
 	// Message is SERPI's message; nil when nothing was sent.
 	Message *string
+	// Stale is set when other replicas may still serve the old values.
+	Stale *Staleness
 }
 
 // CreateArticles checks every item, sends the valid ones in one bulk POST
@@ -48,13 +50,17 @@ type BulkResult struct {
 func (s *Service) CreateArticles(ctx context.Context, cred serpi.Credential, in []*model.ArticleInput) (*BulkResult, error) {
 	return s.bulk(ctx, cred, len(in), false, func(i int) (serpi.Articulo, Problems) {
 		return articleForCreate(itemPath(i), in[i])
-	}, s.Writer.CreateArticulos)
+	}, nil, s.Writer.CreateArticulos)
 }
 
-// UpdateArticles is CreateArticles for a bulk PUT by id.
+// UpdateArticles is CreateArticles for a bulk PUT by id, each item merged
+// into the article as SERPI holds it (read in the same turn of the token
+// as the write): fields left out keep their values.
 func (s *Service) UpdateArticles(ctx context.Context, cred serpi.Credential, in []*model.UpdateArticleInput) (*BulkResult, error) {
 	return s.bulk(ctx, cred, len(in), true, func(i int) (serpi.Articulo, Problems) {
-		return articleForUpdate(itemPath(i), in[i])
+		return articleForUpdate(itemPath(i), in[i], serpi.Articulo{})
+	}, func(i int, cur serpi.Articulo) (serpi.Articulo, Problems) {
+		return articleForUpdate(itemPath(i), in[i], cur)
 	}, s.Writer.UpdateArticulos)
 }
 
@@ -117,10 +123,13 @@ func prepare(n int, update bool, item func(i int) (serpi.Articulo, Problems)) ba
 	return b
 }
 
-// bulk runs one bulk write: check, send the valid items once, map SERPI's
-// per-item answers back to input indexes, invalidate, read back.
+// bulk runs one bulk write: check, then in one turn of the token read the
+// current articles (updates: merge into them), send the valid items once
+// and read back; map SERPI's per-item answers back to input indexes and
+// invalidate.
 func (s *Service) bulk(ctx context.Context, cred serpi.Credential, n int, update bool,
 	item func(i int) (serpi.Articulo, Problems),
+	merge func(i int, cur serpi.Articulo) (serpi.Articulo, Problems),
 	write func(context.Context, serpi.Credential, []serpi.Articulo) (*serpi.WriteResult, error)) (*BulkResult, error) {
 	if p := s.checkCount(n); p != nil {
 		return nil, p
@@ -131,24 +140,61 @@ func (s *Service) bulk(ctx context.Context, cred serpi.Credential, n int, update
 	}
 	out := &BulkResult{Requested: n, Errors: b.rejected, Articles: []serpi.Articulo{}}
 
-	res, err := write(ctx, cred, b.sent)
+	var (
+		res      *serpi.WriteResult
+		writeErr error
+		wrote    bool
+		failed   = map[int]bool{} // positions in b.sent
+		readBack *catalog.Index[serpi.Articulo]
+	)
+	err := s.turn(ctx, cred, func(ctx context.Context) error {
+		if merge != nil {
+			current, err := s.fresh().Articles(ctx, cred)
+			if err != nil {
+				return err
+			}
+			b = mergeCurrent(b, current, merge)
+			out.Errors = b.rejected
+			if len(b.sent) == 0 {
+				return nil
+			}
+		}
+		wrote = true
+		res, writeErr = write(ctx, cred, b.sent)
+		if writeErr != nil && !refusedItems(writeErr) {
+			return nil
+		}
+		ix, err := s.fresh().Articles(ctx, cred)
+		if err != nil {
+			s.logger().WarnContext(ctx, "could not read the written articles back", "error", err)
+			return nil
+		}
+		readBack = ix
+		return nil
+	})
+	if err != nil {
+		return nil, s.finish(ctx, cred, err, catalog.CollectionArticles)
+	}
+	if !wrote {
+		return out, nil // every valid item named an id SERPI does not hold
+	}
+
 	var messages []string
 	switch {
-	case err == nil:
+	case writeErr == nil:
 		out.Message = &res.Message
 		messages = res.Errors
-	case refusedItems(err):
+	case refusedItems(writeErr):
 		// SERPI refused every item it was sent, naming them: nothing was
 		// written, and each item's reason belongs in the payload.
-		ue, _ := upstream.As(err)
+		ue, _ := upstream.As(writeErr)
 		out.Message = &ue.Message
 		messages = ue.Details
 	default:
-		return nil, s.failed(ctx, cred, err, catalog.CollectionArticles)
+		return nil, s.failed(ctx, cred, writeErr, catalog.CollectionArticles)
 	}
 
 	items, other := serpi.ParseItemErrors(messages)
-	failed := map[int]bool{} // positions in b.sent
 	for _, ie := range items {
 		if ie.Index < 0 || ie.Index >= len(b.sent) {
 			other = append(other, ie.Message)
@@ -164,7 +210,7 @@ func (s *Service) bulk(ctx context.Context, cred serpi.Credential, n int, update
 	sortErrors(out.Errors)
 
 	done := 0
-	if err == nil {
+	if writeErr == nil {
 		done = len(b.sent) - len(failed)
 		if n, ok := appliedCount(res.Message); ok {
 			done = n // SERPI's own count of what it did wins
@@ -179,20 +225,44 @@ func (s *Service) bulk(ctx context.Context, cred serpi.Credential, n int, update
 		return out, nil
 	}
 
-	s.invalidate(ctx, cred, catalog.CollectionArticles)
+	out.Stale = s.invalidate(ctx, cred, catalog.CollectionArticles)
 	written := make([]serpi.Articulo, 0, len(b.sent))
 	for j, a := range b.sent {
 		if !failed[j] {
 			written = append(written, a)
 		}
 	}
-	ix, err := s.Catalog.Articles(ctx, cred)
-	if err != nil {
-		s.logger().WarnContext(ctx, "could not read the written articles back", "error", err)
-		return out, nil
+	if readBack != nil {
+		out.Articles = findArticles(readBack, written, update)
 	}
-	out.Articles = findArticles(ix, written, update)
 	return out, nil
+}
+
+// mergeCurrent lays each valid update item over its article as SERPI
+// holds it; an item whose id SERPI does not hold is refused without being
+// sent.
+func mergeCurrent(b batch, current *catalog.Index[serpi.Articulo], merge func(i int, cur serpi.Articulo) (serpi.Articulo, Problems)) batch {
+	out := batch{rejected: b.rejected, problems: b.problems}
+	for j, a := range b.sent {
+		orig := b.origin[j]
+		cur, ok := current.Get(a.ID.Value)
+		if !ok {
+			out.rejected = append(out.rejected, ItemError{Index: intPtr(orig), Field: itemPath(orig) + ".id",
+				Message: fmt.Sprintf("No se encontraron registros con el id %d", a.ID.Value)})
+			continue
+		}
+		rec, problems := merge(orig, cur)
+		if len(problems) > 0 { // unreachable: the checks do not depend on cur
+			for _, p := range problems {
+				out.rejected = append(out.rejected, ItemError{Index: intPtr(orig), Field: p.Field, Message: p.Message})
+			}
+			continue
+		}
+		out.sent = append(out.sent, rec)
+		out.origin = append(out.origin, orig)
+	}
+	sortErrors(out.rejected)
+	return out
 }
 
 // refusedItems reports a bulk write SERPI refused as a whole while naming
@@ -207,7 +277,7 @@ func refusedItems(err error) bool {
 }
 
 // findArticles looks the written items up: by id after an update, by code
-// after a create (the newest article with the code).
+// after a create (codes are unique in SERPI; the newest holding it).
 func findArticles(ix *catalog.Index[serpi.Articulo], written []serpi.Articulo, update bool) []serpi.Articulo {
 	out := []serpi.Articulo{}
 	for _, w := range written {
@@ -303,4 +373,13 @@ func joinInts(xs []int) string {
 		s[i] = strconv.Itoa(x)
 	}
 	return strings.Join(s, ", ")
+}
+
+// newest is the match with the highest id.
+func newest[T any](m catalog.Matches[T]) (T, bool) {
+	if len(m.Items) == 0 {
+		var zero T
+		return zero, false
+	}
+	return m.Items[len(m.Items)-1], true
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/99designs/gqlgen/graphql"
+
 	"github.com/serfigas/brilla-gateway/backends/serializer"
 	"github.com/serfigas/brilla-gateway/backends/serpi"
 	"github.com/serfigas/brilla-gateway/backends/upstream"
@@ -18,6 +20,9 @@ import (
 )
 
 func ptr[T any](v T) *T { return &v }
+
+// set is an update input field given with value v.
+func set[T any](v T) graphql.Omittable[*T] { return graphql.OmittableOf(&v) }
 
 func dec(s string) *model.Decimal { d := model.Decimal(s); return &d }
 
@@ -94,13 +99,13 @@ func TestTaxMapsToTheSeedsWireRecord(t *testing.T) {
 	if string(raw) != want {
 		t.Fatalf("wire record\n got %s\nwant %s", raw, want)
 	}
-	up, problems := TaxForUpdate(model.UpdateTaxInput{ID: "VGF4OjEy", Description: in.Description, Rate: in.Rate,
-		AppliesTo: in.AppliesTo, Base: in.Base, AccountID: in.AccountID})
+	up, problems := TaxForUpdate(model.UpdateTaxInput{ID: "VGF4OjEy", Description: set(*in.Description), Rate: set(*in.Rate),
+		AppliesTo: set(*in.AppliesTo), Base: set(*in.Base), AccountID: set(*in.AccountID)}, serpi.Impuesto{})
 	if problems != nil || up.ID != wire.NewInt(12) {
 		t.Fatalf("update by global ID Tax:12: id %v, problems %v", up.ID, problems)
 	}
 	for _, id := range []string{"12x", "0", "-4", "QnJhbmNoOjE=", ""} { // QnJhbmNoOjE= is Branch:1
-		if _, problems := TaxForUpdate(model.UpdateTaxInput{ID: id}); !slices.Contains(fields(problems), "input.id") {
+		if _, problems := TaxForUpdate(model.UpdateTaxInput{ID: id}, serpi.Impuesto{}); !slices.Contains(fields(problems), "input.id") {
 			t.Errorf("id %q accepted", id)
 		}
 	}
@@ -132,10 +137,10 @@ func TestBranchValidation(t *testing.T) {
 
 	// An update may leave out what SERPI derives from the ids.
 	_, problems = BranchForUpdate(model.UpdateBranchInput{
-		ID: "2317", ThirdPartyID: ptr(1804), Code: ptr("0"), Description: ptr("PRUEBA CAMBIO"), Address: ptr("cra 22 #4-44"),
-		CityID: ptr(5001), DepartmentID: ptr(5), CountryID: ptr(1), SellerID: ptr(3418),
-		IsBillingAddress: ptr(false), IsShippingAddress: ptr(false),
-	})
+		ID: "2317", ThirdPartyID: set(1804), Code: set("0"), Description: set("PRUEBA CAMBIO"), Address: set("cra 22 #4-44"),
+		CityID: set(5001), DepartmentID: set(5), CountryID: set(1), SellerID: set(3418),
+		IsBillingAddress: set(false), IsShippingAddress: set(false),
+	}, serpi.Sucursal{})
 	if problems != nil {
 		t.Fatalf("seed's PUT example refused: %v", problems)
 	}
@@ -173,6 +178,7 @@ func TestArticleValidation(t *testing.T) {
 
 // fakeWriter answers writes as scripted and records what was sent.
 type fakeWriter struct {
+	onWrite  func() // runs as SERPI applies a write
 	calls    int
 	sent     []serpi.Articulo
 	result   *serpi.WriteResult
@@ -183,6 +189,9 @@ type fakeWriter struct {
 func (f *fakeWriter) write(items []serpi.Articulo) (*serpi.WriteResult, error) {
 	f.calls++
 	f.sent = append(f.sent, items...)
+	if f.onWrite != nil && f.err == nil {
+		f.onWrite()
+	}
 	return f.result, f.err
 }
 
@@ -228,25 +237,47 @@ func (f *fakeCatalog) Articles(context.Context, serpi.Credential) (*catalog.Inde
 	return catalog.NewIndex(f.articles, catalog.ArticleSpec), nil
 }
 
-func TestCreateTaxReadsBackTheNewestWithItsDescription(t *testing.T) {
-	w := &fakeWriter{result: &serpi.WriteResult{Code: 201, Message: "registro creado exitosamente"}}
-	cat := &fakeCatalog{taxes: []serpi.Impuesto{
-		{ID: wire.NewInt(3), Descripcion: "IVA PRUEBA 7%"},
-		{ID: wire.NewInt(9), Descripcion: "iva prueba 7%"},
+func TestCreateTaxReadsBackTheNewRecordWithEveryFieldWritten(t *testing.T) {
+	existing := []serpi.Impuesto{
+		{ID: wire.NewInt(3), Descripcion: "IVA PRUEBA 7%", Valor: "7.00000", Aplica: wire.NewInt(1), Base: "0", CuentaImpuesto: wire.NewInt(2659)},
 		{ID: wire.NewInt(5), Descripcion: "OTRO"},
-	}}
-	s := &Service{Writer: w, Catalog: cat}
-	res, err := s.CreateTax(t.Context(), serpi.Credential{}, validTax())
-	if err != nil {
-		t.Fatal(err)
 	}
-	if res.Record == nil || res.Record.ID.Value != 9 || res.Message != "registro creado exitosamente" {
-		t.Fatalf("result %+v", res)
+	mine := serpi.Impuesto{Descripcion: "iva prueba 7%", Valor: "7.00000", Aplica: wire.NewInt(1), Base: "0.00000", CuentaImpuesto: wire.NewInt(2659)}
+	theirs := mine
+	theirs.Valor = "8" // created by someone else at the same moment
+	tests := []struct {
+		name      string
+		appear    []serpi.Impuesto // what the collection gains during the write
+		wantID    int64            // 0: not identified
+		wantPhase string
+	}{
+		{"own record among another client's", []serpi.Impuesto{withID(theirs, 9), withID(mine, 10)}, 10, ""},
+		{"identical twin created at the same moment", []serpi.Impuesto{withID(mine, 9), withID(mine, 10)}, 0, "2 records"},
+		{"nothing new", nil, 0, "no new record"},
 	}
-	if !slices.Equal(cat.invalidated, []string{catalog.CollectionTaxes}) {
-		t.Fatalf("invalidated %v", cat.invalidated)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cat := &fakeCatalog{taxes: slices.Clone(existing)}
+			w := &fakeWriter{result: &serpi.WriteResult{Code: 201, Message: "registro creado exitosamente"},
+				onWrite: func() { cat.taxes = append(cat.taxes, tt.appear...) }}
+			res, err := (&Service{Writer: w, Catalog: cat}).CreateTax(t.Context(), serpi.Credential{}, validTax())
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case tt.wantID != 0 && (res.Record == nil || res.Record.ID.Value != tt.wantID):
+				t.Fatalf("record %+v, want id %d", res.Record, tt.wantID)
+			case tt.wantID == 0 && (res.Record != nil || res.Unresolved == nil || !strings.Contains(res.Unresolved.Message, tt.wantPhase)):
+				t.Fatalf("record %+v, unresolved %v; want none and %q", res.Record, res.Unresolved, tt.wantPhase)
+			}
+			if !slices.Equal(cat.invalidated, []string{catalog.CollectionTaxes}) {
+				t.Fatalf("invalidated %v", cat.invalidated)
+			}
+		})
 	}
 }
+
+func withID(t serpi.Impuesto, id int64) serpi.Impuesto { t.ID = wire.NewInt(id); return t }
 
 func TestWriteFailures(t *testing.T) {
 	serpiErr := func(kind upstream.Kind, status int, cause error) error {
@@ -396,10 +427,66 @@ func TestBulkRefusesTheWholeListWhenNothingIsValid(t *testing.T) {
 	}
 	// Updates: the same id twice is refused on both items.
 	_, err := s.UpdateArticles(t.Context(), serpi.Credential{}, []*model.UpdateArticleInput{
-		{ID: "5", Code: ptr("P"), Description: ptr("p"), Active: ptr(true), AccountingGroupID: ptr(1), LineID: ptr(1), CategoryID: ptr(1), PresentationID: ptr(1), BrandID: ptr(1), UnitOfMeasureID: ptr(1)},
-		{ID: "QXJ0aWNsZTo1", Code: ptr("Q"), Description: ptr("q"), Active: ptr(true), AccountingGroupID: ptr(1), LineID: ptr(1), CategoryID: ptr(1), PresentationID: ptr(1), BrandID: ptr(1), UnitOfMeasureID: ptr(1)},
+		{ID: "5", Code: set("P"), Description: set("p")},
+		{ID: "QXJ0aWNsZTo1", Code: set("Q")},
 	})
 	if p, _ := AsProblems(err); !slices.Equal(fields(p), []string{"input[0].id", "input[1].id"}) {
 		t.Fatalf("duplicate ids: %v", err)
+	}
+}
+
+func TestUpdatesMergeIntoTheCurrentRecord(t *testing.T) {
+	cur := serpi.Impuesto{ID: wire.NewInt(12), Descripcion: "IVA 5%", Valor: "5.00000", Aplica: wire.NewInt(1), Base: "0",
+		CuentaImpuesto: wire.NewInt(2659), CuentaImpuestoDevolucion: wire.NewInt(2400), CuentaImpuestoBonificado: wire.NewInt(2365)}
+	tests := []struct {
+		name       string
+		in         model.UpdateTaxInput
+		want       serpi.Impuesto
+		wantFields []string
+	}{
+		{"nothing named keeps everything", model.UpdateTaxInput{ID: "12"}, cur, nil},
+		{"a value replaces", model.UpdateTaxInput{ID: "12", Rate: set(model.Decimal("8"))},
+			func() serpi.Impuesto { t := cur; t.Valor = "8"; return t }(), nil},
+		{"null clears an optional field", model.UpdateTaxInput{ID: "12", BonusAccountID: graphql.OmittableOf[*int](nil)},
+			func() serpi.Impuesto { t := cur; t.CuentaImpuestoBonificado = wire.Int{}; return t }(), nil},
+		{"null on a required field is refused", model.UpdateTaxInput{ID: "12", Description: graphql.OmittableOf[*string](nil),
+			AccountID: graphql.OmittableOf[*int](nil)}, cur, []string{"input.description", "input.accountId"}},
+		{"given values are checked", model.UpdateTaxInput{ID: "12", Rate: set(model.Decimal("-1"))}, cur, []string{"input.rate"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, problems := TaxForUpdate(tt.in, cur)
+			if !slices.Equal(fields(problems), tt.wantFields) {
+				t.Fatalf("problems %v, want %v", fields(problems), tt.wantFields)
+			}
+			if tt.wantFields == nil && got != tt.want {
+				t.Fatalf("merged\n got %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestBranchGeography(t *testing.T) {
+	tests := []struct {
+		name         string
+		cityID       int
+		city, depart string
+		want         []string
+	}{
+		{"seed's city", 5001, "05001", "05", nil},
+		{"leading zero missing", 5001, "5001", "05", []string{"input.cityCode"}},
+		{"another department's city", 8001, "08001", "05", []string{"input.cityCode"}},
+		{"not cityId's code", 5001, "05002", "05", []string{"input.cityCode"}},
+		{"department code of one digit", 5001, "05001", "5", []string{"input.departmentCode"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := validBranch()
+			in.CityID, in.CityCode, in.DepartmentCode = ptr(tt.cityID), ptr(tt.city), ptr(tt.depart)
+			_, problems := BranchForCreate(in)
+			if !slices.Equal(fields(problems), tt.want) {
+				t.Fatalf("problems %v, want %v", problems, tt.want)
+			}
+		})
 	}
 }

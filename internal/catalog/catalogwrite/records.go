@@ -27,30 +27,12 @@ const (
 func BranchForCreate(in model.CreateBranchInput) (serpi.Sucursal, Problems) {
 	c := &checker{prefix: "input"}
 	s := branchFields(c, in, true)
+	checkGeography(c, s.IDCiudad, s.CodigoCiudad, s.CodigoDepartamento)
 	return s, c.problems
 }
 
-// BranchForUpdate validates an updateBranch input and maps it to SERPI's
-// Sucursal. The rules are those of BranchForCreate except that the NIT and
-// the city, department and country codes are optional: the seed's PUT
-// example leaves them out and SERPI derives them from the ids.
-func BranchForUpdate(in model.UpdateBranchInput) (serpi.Sucursal, Problems) {
-	c := &checker{prefix: "input"}
-	id := c.recordID("id", in.ID, typeBranch)
-	s := branchFields(c, model.CreateBranchInput{
-		ThirdPartyID: in.ThirdPartyID, ThirdPartyNit: in.ThirdPartyNit, Code: in.Code, Reference: in.Reference,
-		Description: in.Description, Address: in.Address, Address2: in.Address2,
-		Phone: in.Phone, Phone2: in.Phone2, Extension: in.Extension, Extension2: in.Extension2, Mobile: in.Mobile,
-		CityID: in.CityID, CityCode: in.CityCode, DepartmentID: in.DepartmentID, DepartmentCode: in.DepartmentCode,
-		CountryID: in.CountryID, CountryCode: in.CountryCode, SellerID: in.SellerID, CollectorID: in.CollectorID,
-		IsBillingAddress: in.IsBillingAddress, IsShippingAddress: in.IsShippingAddress,
-	}, false)
-	s.ID = id
-	return s, c.problems
-}
-
-// branchFields maps the fields shared by both branch inputs. create makes
-// the codes derived on update required.
+// branchFields maps a createBranch input. create makes the codes
+// required.
 func branchFields(c *checker, in model.CreateBranchInput, create bool) serpi.Sucursal {
 	return serpi.Sucursal{
 		IDTercero:           c.id("thirdPartyId", in.ThirdPartyID, true),
@@ -87,18 +69,6 @@ func TaxForCreate(in model.CreateTaxInput) (serpi.Impuesto, Problems) {
 	return t, c.problems
 }
 
-// TaxForUpdate validates an updateTax input (the create rules plus the id).
-func TaxForUpdate(in model.UpdateTaxInput) (serpi.Impuesto, Problems) {
-	c := &checker{prefix: "input"}
-	id := c.recordID("id", in.ID, typeTax)
-	t := taxFields(c, model.CreateTaxInput{
-		Description: in.Description, Rate: in.Rate, AppliesTo: in.AppliesTo, Base: in.Base,
-		AccountID: in.AccountID, RefundAccountID: in.RefundAccountID, BonusAccountID: in.BonusAccountID,
-	})
-	t.ID = id
-	return t, c.problems
-}
-
 func taxFields(c *checker, in model.CreateTaxInput) serpi.Impuesto {
 	return serpi.Impuesto{
 		Descripcion:              c.text("description", in.Description, true),
@@ -121,28 +91,6 @@ var planningTypes = map[model.PlanningType]int64{model.PlanningTypeGeneral: 0, m
 func articleForCreate(prefix string, in *model.ArticleInput) (serpi.Articulo, Problems) {
 	c := &checker{prefix: prefix}
 	a := articleFields(c, in)
-	return a, c.problems
-}
-
-// articleForUpdate validates one updateArticles item (the create rules
-// plus the id).
-func articleForUpdate(prefix string, in *model.UpdateArticleInput) (serpi.Articulo, Problems) {
-	c := &checker{prefix: prefix}
-	id := c.recordID("id", in.ID, typeArticle)
-	a := articleFields(c, &model.ArticleInput{
-		Code: in.Code, Reference: in.Reference, Barcode: in.Barcode, Description: in.Description,
-		AlternateDescription: in.AlternateDescription, Active: in.Active, AccountingGroupID: in.AccountingGroupID,
-		LineID: in.LineID, CategoryID: in.CategoryID, PresentationID: in.PresentationID, BrandID: in.BrandID,
-		UnitOfMeasureID: in.UnitOfMeasureID, Weight: in.Weight, Cost: in.Cost, LastCost: in.LastCost,
-		TariffPosition: in.TariffPosition, TariffPercent: in.TariffPercent, MaxDays: in.MaxDays, MinDays: in.MinDays,
-		OptimalDays: in.OptimalDays, ReplenishmentDays: in.ReplenishmentDays, PlanningType: in.PlanningType,
-		PurchaseMultiple: in.PurchaseMultiple, MinimumOrder: in.MinimumOrder, MinimumStockUnits: in.MinimumStockUnits,
-		OptimalStockUnits: in.OptimalStockUnits, PromotionEnabled: in.PromotionEnabled, KitEnabled: in.KitEnabled,
-		Exportable: in.Exportable, Volume: in.Volume, Location: in.Location, LocationCode: in.LocationCode,
-		Keywords: in.Keywords, CustomFields: in.CustomFields, AiuEnabled: in.AiuEnabled, AiuPercent: in.AiuPercent,
-		AiuAccountingGroupID: in.AiuAccountingGroupID,
-	})
-	a.ID = id
 	return a, c.problems
 }
 
@@ -185,13 +133,7 @@ func articleFields(c *checker, in *model.ArticleInput) serpi.Articulo {
 		PorcentajeAiu:         c.decimal("aiuPercent", in.AiuPercent, false),
 		IDGrupoContableAiu:    c.id("aiuAccountingGroupId", in.AiuAccountingGroupID, false),
 	}
-	if in.PlanningType != nil {
-		code, ok := planningTypes[*in.PlanningType]
-		if !ok {
-			c.add("planningType", "planningType %q is not GENERAL or CUSTOM", *in.PlanningType)
-		}
-		a.TipoPlaneacion = wire.NewInt(code)
-	}
+	a.TipoPlaneacion = c.planningType("planningType", in.PlanningType, false)
 	return a
 }
 

@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sort"
 	"strings"
@@ -91,6 +93,9 @@ func articleInput(code string) map[string]any {
 	}
 }
 
+// explicitNull, given to with, sends the field as null (a nil leaves it out).
+type explicitNull struct{}
+
 func with(m map[string]any, kv ...any) map[string]any {
 	out := map[string]any{}
 	for k, v := range m {
@@ -99,6 +104,10 @@ func with(m map[string]any, kv ...any) map[string]any {
 	for i := 0; i+1 < len(kv); i += 2 {
 		if kv[i+1] == nil {
 			delete(out, kv[i].(string))
+			continue
+		}
+		if _, ok := kv[i+1].(explicitNull); ok {
+			out[kv[i].(string)] = nil
 			continue
 		}
 		out[kv[i].(string)] = kv[i+1]
@@ -167,7 +176,7 @@ func TestCatalogWritesRoundTripThroughTheReads(t *testing.T) {
 			Tax     *taxOut
 		}
 	}
-	e.do(updateTaxMutation, map[string]any{"in": with(taxInput("IVA Gateway Prueba 8%"), "id", tax.ID, "rate", "8", "bonusAccountId", nil)},
+	e.do(updateTaxMutation, map[string]any{"in": with(taxInput("IVA Gateway Prueba 8%"), "id", tax.ID, "rate", "8", "bonusAccountId", explicitNull{})},
 		key(testKey)).ok(t, &updated)
 	if u := updated.UpdateTax.Tax; u == nil || u.ID != tax.ID || u.Rate != "8" || u.BonusAccountID != nil || updated.UpdateTax.Message != "registro modificado exitosamente" {
 		t.Fatalf("updateTax answered %+v", updated.UpdateTax)
@@ -232,7 +241,8 @@ func TestCatalogWritesRoundTripThroughTheReads(t *testing.T) {
 	}
 	var one struct{ Article articleOut }
 	e.do(fmt.Sprintf(`{ article(id: %q) { description active keywords } }`, a.ID), nil, key(testKey)).ok(t, &one)
-	if one.Article.Description != "RENOMBRADO" || one.Article.Active || len(one.Article.Keywords) != 0 {
+	// Keywords were left out of the update: kept.
+	if one.Article.Description != "RENOMBRADO" || one.Article.Active || !slices.Equal(one.Article.Keywords, []string{"gas", "estufa"}) {
 		t.Fatalf("article(id) after updateArticles: %+v", one.Article)
 	}
 }
@@ -330,8 +340,10 @@ func TestCatalogUpdateOfAMissingIDIsNotFound(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e.resetStats()
 			e.do(tc.query, map[string]any{"in": tc.in}, key(testKey)).wantCode(t, "NOT_FOUND", "serpi")
-			if s := e.stats(); s.Calls[tc.path] != 1 || writes(s) != 1 {
-				t.Fatalf("want exactly one PUT, got %v", s.Calls)
+			// The current record is read first, to merge into: an id SERPI
+			// does not hold is known before any PUT.
+			if s := e.stats(); writes(s) != 0 {
+				t.Fatalf("want no PUT, got %v", s.Calls)
 			}
 		})
 	}
@@ -396,15 +408,27 @@ func TestBulkArticleWritesApplyTheValidItemsAndReportTheOthers(t *testing.T) {
 
 func TestTimedOutWriteIsReportedAndNotRepeated(t *testing.T) {
 	e := newEnv(t)
-	h := newGateway(t, e, func(c *server.Config) { c.UpstreamTimeout = 150 * time.Millisecond })
+	// Only the POST's answer is late (SERPI applied it): the reads around
+	// it, in the same turn of the token, answer in time.
+	slowPost := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			e.sim.Handler().ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		e.sim.Handler().ServeHTTP(rec, r)
+		time.Sleep(600 * time.Millisecond)
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+	}))
+	t.Cleanup(slowPost.Close)
+	h := newGateway(t, e, func(c *server.Config) { c.UpstreamTimeout = 150 * time.Millisecond; c.SerpiURL = slowPost.URL })
 	e.resetStats()
-	e.sim.Control.Faults.Set(simkit.Fault{Upstream: "serpi", LatencyMS: 600})
 	r := post(t, h, createTaxMutation, map[string]any{"in": taxInput("LENTO 1%")}, key(testKey))
 	got := r.wantCode(t, "UPSTREAM_UNAVAILABLE", "serpi")
 	if !strings.Contains(got.Message, "may or may not have been applied") {
 		t.Fatalf("message %q does not say the write's outcome is unknown", got.Message)
 	}
-	e.sim.Control.Faults.Clear()
 	// Later requests work once SERPI has let go of the token (it notices
 	// the abandoned call when the connection closes), and the POST was
 	// made exactly once.
