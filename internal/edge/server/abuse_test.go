@@ -1,24 +1,497 @@
 package server_test
 
+// The abuse suite: each test replays one finding of issue 9 (an anonymous
+// client exhausting or confusing the HTTP edge) against a real server and
+// asserts the refusal, its status and extensions.code, and that nothing
+// stayed behind: goroutines, open files (sockets) and heap return to what
+// they were before the test (nothingStaysBehind).
+
 import (
+	"bufio"
+	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
+	"os"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/serfigas/brilla-gateway/backends/sim"
+	"github.com/serfigas/brilla-gateway/internal/customer/loginguard"
+	"github.com/serfigas/brilla-gateway/internal/edge/persisted"
 	"github.com/serfigas/brilla-gateway/internal/edge/server"
 )
 
+// nothingStaysBehind records the goroutines, open files and live heap
+// before an abuse test and fails it if, once its cleanups have run (the
+// servers closed), they do not come back within a few seconds: a leaked
+// socket, goroutine or buffer per abusive request shows here.
+func nothingStaysBehind(t *testing.T) {
+	t.Helper()
+	type usage struct {
+		goroutines, files int
+		heap              uint64
+	}
+	measure := func() usage {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		files := -1
+		if entries, err := os.ReadDir("/proc/self/fd"); err == nil {
+			files = len(entries)
+		}
+		return usage{goroutines: runtime.NumGoroutine(), files: files, heap: ms.HeapAlloc}
+	}
+	before := measure()
+	t.Cleanup(func() {
+		// Slack for the test's own idle client connections and runtime
+		// goroutines that come and go.
+		const goroutineSlack, fileSlack, heapSlack = 8, 6, 32 << 20
+		var now usage
+		settled := waitFor(10*time.Second, func() bool {
+			now = measure()
+			return now.goroutines <= before.goroutines+goroutineSlack &&
+				now.files <= before.files+fileSlack &&
+				now.heap <= before.heap+heapSlack
+		})
+		if !settled {
+			t.Errorf("left behind after the test: goroutines %d -> %d, open files %d -> %d, heap %d -> %d MiB",
+				before.goroutines, now.goroutines, before.files, now.files, before.heap>>20, now.heap>>20)
+		}
+	})
+}
+
+// ---- admission ----
+// admissionAbuseDeadline bounds every abusive request of these tests: not
+// a performance assertion, a guard so that the code before admission
+// (where these requests cost from seconds to minutes) fails quickly.
+const admissionAbuseDeadline = 5 * time.Second
+
+// admissionServer serves h on a real socket. http.Server.Close, unlike
+// httptest.Server.Close, does not wait for handlers still running, so a
+// test that gave up on a slow request ends at once.
+func admissionServer(t *testing.T, h http.Handler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return "http://" + ln.Addr().String() + "/graphql"
+}
+
+// admissionRequest sends req within the deadline and decodes the answer.
+func admissionRequest(t *testing.T, req *http.Request) (int, result) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), admissionAbuseDeadline)
+	defer cancel()
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if ctx.Err() != nil {
+		t.Fatalf("no answer within %s", admissionAbuseDeadline)
+	}
+	if err != nil {
+		t.Fatalf("request failed: %v", err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading the answer: %v", err)
+	}
+	var res result
+	if err := json.Unmarshal(raw, &res); err != nil {
+		t.Fatalf("answer is not JSON (%d): %.200s", resp.StatusCode, raw)
+	}
+	res.raw = string(raw)
+	return resp.StatusCode, res
+}
+
+// admissionTransports sends one document the ways a client can: a JSON
+// POST, a GET, and an APQ registration (hash and text).
+func admissionTransports(t *testing.T, endpoint, query string) map[string]*http.Request {
+	t.Helper()
+	postJSON := func(body any) *http.Request {
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(string(b)))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Api-Key", testKey)
+		return req
+	}
+	reqs := map[string]*http.Request{
+		"POST": postJSON(map[string]any{"query": query}),
+		"APQ": postJSON(map[string]any{"query": query,
+			"extensions": map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": persisted.Hash(query)}}}),
+	}
+	if len(query) < 4096 { // a GET carries what fits a URL
+		get, _ := http.NewRequest(http.MethodGet, endpoint+"?query="+url.QueryEscape(query), nil)
+		get.Header.Set("X-Api-Key", testKey)
+		reqs["GET"] = get
+	}
+	return reqs
+}
+
+// assertAdmissionRefused checks one refusal: 200 (application/json),
+// BAD_USER_INPUT naming the limit, no data, nothing asked upstream.
+func assertAdmissionRefused(t *testing.T, e *env, status int, res result, limit string) {
+	t.Helper()
+	if status != http.StatusOK {
+		t.Errorf("status %d, want 200 (application/json)", status)
+	}
+	got := res.wantCode(t, "BAD_USER_INPUT")
+	if !strings.Contains(got.Message, limit) {
+		t.Errorf("message %q does not name the limit (%q)", got.Message, limit)
+	}
+	if strings.Contains(got.Message, "__typename") || strings.Contains(got.Message, "fragment F") {
+		t.Errorf("the refusal repeats the document: %q", got.Message)
+	}
+	if len(res.Data) > 0 && string(res.Data) != "null" {
+		t.Errorf("data on a refused document: %s", res.Data)
+	}
+	if n := totalCalls(e.stats(), "/api/"); n != 0 {
+		t.Errorf("a refused document made %d upstream calls", n)
+	}
+}
+
+// Finding 2: fragment F_i spreads F_{i+1} twice; 28 levels (1.5 KB) cost
+// 45 s of CPU. Admission counts the expansion without walking it.
+func TestAbuse2_FragmentFanOut(t *testing.T) {
+	nothingStaysBehind(t)
+	e := newEnv(t)
+	endpoint := admissionServer(t, e.gateway)
+	var doc strings.Builder
+	doc.WriteString("query FanOut { viewer { ...F0 } }")
+	for i := range 28 {
+		fmt.Fprintf(&doc, " fragment F%d on Customer { ...F%d ...F%d }", i, i+1, i+1)
+	}
+	doc.WriteString(" fragment F28 on Customer { vat }")
+	for name, req := range admissionTransports(t, endpoint, doc.String()) {
+		t.Run(name, func(t *testing.T) {
+			e.resetStats()
+			status, res := admissionRequest(t, req)
+			assertAdmissionRefused(t, e, status, res, "268435457 fields")
+		})
+	}
+	// The APQ registration stored nothing.
+	status, res := admissionRequest(t, admissionTransports(t, endpoint, `{ __typename }`)["POST"])
+	if status != http.StatusOK || len(res.Errors) > 0 {
+		t.Fatalf("an ordinary query after the abuse: %d %s", status, res.raw)
+	}
+	hashOnly, _ := json.Marshal(map[string]any{"extensions": map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": persisted.Hash(doc.String())}}})
+	req, _ := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(string(hashOnly)))
+	req.Header.Set("Content-Type", "application/json")
+	_, res = admissionRequest(t, req)
+	res.wantCode(t, "PERSISTED_QUERY_NOT_FOUND")
+}
+
+// Finding 3: 16,000 copies of __typename (176 KB) cost 9 s in validation
+// (the overlapping-fields rule is quadratic). The parser now stops at the
+// token limit; repeats within it are refused before validation too.
+func TestAbuse3_RepeatedFields(t *testing.T) {
+	nothingStaysBehind(t)
+	e := newEnv(t)
+	endpoint := admissionServer(t, e.gateway)
+	wall := "{" + strings.Repeat(" __typename", 16_000) + " }"
+	nested := "{" + strings.Repeat(" viewer {"+strings.Repeat(" vat", 44)+" }", 44) + " }"
+	for _, tc := range []struct{ name, query, limit string }{
+		{"16,000 __typename", wall, "10000 tokens"},
+		{"1,900 __typename", "{" + strings.Repeat(" __typename", 1_900) + " }", "1900 times"},
+		{"44 x 44 merged", nested, "1936 times"},
+	} {
+		for name, req := range admissionTransports(t, endpoint, tc.query) {
+			t.Run(tc.name+"/"+name, func(t *testing.T) {
+				e.resetStats()
+				status, res := admissionRequest(t, req)
+				assertAdmissionRefused(t, e, status, res, tc.limit)
+			})
+		}
+	}
+}
+
+// ---- streams ----
+// openFiles counts this process's open file descriptors (Linux only).
+func openFiles(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	return len(entries)
+}
+
+// waitFor polls cond every 20ms for up to d.
+func waitFor(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
+}
+
+// Finding 1: a connection_init the server cannot use (a payload that is
+// not an object, a message that is not connection_init, one too large)
+// is answered by closing the socket with a graphql-transport-ws close
+// code; clients that drop such connections leave no socket and no
+// goroutine behind.
+func TestAbuse1_WebsocketInitLeak(t *testing.T) {
+	nothingStaysBehind(t)
+	e := newEnv(t)
+	srv := httptest.NewServer(newGateway(t, e, nil))
+	t.Cleanup(srv.Close)
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/graphql"
+
+	dial := func(t *testing.T) *websocket.Conn {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		c.SetReadLimit(1 << 20)
+		return c
+	}
+	send := func(c *websocket.Conn, msg string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return c.Write(ctx, websocket.MessageText, []byte(msg))
+	}
+
+	cases := []struct {
+		name, first string
+		code        websocket.StatusCode
+	}{
+		{"array payload", `{"type":"connection_init","payload":[1]}`, 4400},
+		{"string payload", `{"type":"connection_init","payload":"x"}`, 4400},
+		{"number payload", `{"type":"connection_init","payload":1}`, 4400},
+		{"boolean payload", `{"type":"connection_init","payload":true}`, 4400},
+		{"not JSON", `{"type":"connection_init","payload":{`, 4400},
+		{"not an object", `[{"type":"connection_init"}]`, 4400},
+		{"unknown type", `{"type":"hello"}`, 4400},
+		{"ping before init", `{"type":"ping"}`, 4400},
+		{"subscribe before init", `{"type":"subscribe","id":"1","payload":{"query":"{ __typename }"}}`, 4401},
+		{"oversized init", `{"type":"connection_init","payload":{"Authorization":"` + strings.Repeat("A", 64<<10) + `"}}`, websocket.StatusMessageTooBig},
+	}
+	// Every refusal closes the socket with its code, promptly.
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t)
+			defer c.CloseNow()
+			if err := send(c, tc.first); err != nil {
+				t.Fatalf("write: %v", err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			for {
+				_, msg, err := c.Read(ctx)
+				if err == nil {
+					// graphql-transport-ws sends nothing before closing;
+					// anything else must not echo the message.
+					if bytes.Contains(msg, []byte("AAAA")) {
+						t.Fatalf("the server echoed the message: %.80s", msg)
+					}
+					continue
+				}
+				if ctx.Err() != nil {
+					t.Fatalf("socket still open 3s after a bad first message: %v", err)
+				}
+				if got := websocket.CloseStatus(err); got != tc.code {
+					t.Fatalf("closed with %d (%v), want %d", got, err, tc.code)
+				}
+				return
+			}
+		})
+	}
+	// A valid connection still works after all that.
+	dialWS(t, url, map[string]any{"X-Api-Key": testKey}, nil).conn.CloseNow()
+
+	// 50 bad inits dropped by the client at once (the issue's attack):
+	// no socket and no goroutine stays behind on the server.
+	http.DefaultClient.CloseIdleConnections()
+	time.Sleep(50 * time.Millisecond)
+	baseFiles, baseGoroutines := openFiles(t), runtime.NumGoroutine()
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := dial(t)
+			_ = send(c, cases[i%4].first)
+			time.Sleep(20 * time.Millisecond) // the server has read it
+			_ = c.CloseNow()
+		}()
+	}
+	wg.Wait()
+	if !waitFor(15*time.Second, func() bool { return openFiles(t) <= baseFiles+2 }) {
+		t.Fatalf("%d open files after 50 dropped bad inits, %d before: the server kept their sockets", openFiles(t), baseFiles)
+	}
+	if !waitFor(15*time.Second, func() bool { return runtime.NumGoroutine() <= baseGoroutines+2 }) {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines after 50 dropped bad inits, %d before:\n%s", runtime.NumGoroutine(), baseGoroutines, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+// captureProcessLog sends the standard logger and os.Stderr to a buffer
+// for the rest of the test.
+func captureProcessLog(t *testing.T) func() string {
+	t.Helper()
+	var mu sync.Mutex
+	var buf bytes.Buffer
+	w := &lockedWriter{mu: &mu, w: &buf}
+	prevLog := log.Writer()
+	log.SetOutput(w)
+	r, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prevStderr := os.Stderr
+	os.Stderr = pw
+	copied := make(chan struct{})
+	go func() { _, _ = io.Copy(w, r); close(copied) }()
+	t.Cleanup(func() {
+		log.SetOutput(prevLog)
+		os.Stderr = prevStderr
+		_ = pw.Close()
+		<-copied
+		_ = r.Close()
+	})
+	return func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.String()
+	}
+}
+
+// ssePost posts body to url as an SSE request and returns status and body.
+func ssePost(t *testing.T, url, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url+"/graphql", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatalf("SSE request: %v", err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(raw)
+}
+
+// Finding 5 (SSE part): a malformed SSE body is refused with a coded
+// error that repeats none of it, and none of it reaches a log.
+func TestAbuse5_SSEBodyNeverLogged(t *testing.T) {
+	nothingStaysBehind(t)
+	stderr := captureProcessLog(t)
+	e := newEnv(t)
+	srv := httptest.NewServer(newGateway(t, e, nil))
+	t.Cleanup(srv.Close)
+
+	const answer = "SECURITY-ANSWER-MARKER-7731"
+	const document = "JVBERi0xLjQgU0VDUkVULURPQ1VNRU5ULUNPTlRFTlQ=" // base64 of a PDF
+	mutation := `mutation($in: GenerateTokenInput!) { generateToken(input: $in) { token } }`
+	valid, _ := json.Marshal(map[string]any{"query": mutation, "variables": map[string]any{"in": map[string]any{"answer": answer, "attachment": document}}})
+	bodies := map[string]string{
+		"truncated":            string(valid[:len(valid)-3]),
+		"trailing garbage":     string(valid) + `}{"answer":"` + answer + `"`,
+		"variables not object": `{"query":"` + answer + `","variables":"` + document + `"}`,
+		"query not a string":   `{"query":{"answer":"` + answer + `"},"variables":{"doc":"` + document + `"}}`,
+		"not an object":        `["` + answer + `","` + document + `"]`,
+		"bad escape":           `{"query":"\x` + answer + document + `"}`,
+	}
+	for name, body := range bodies {
+		t.Run(name, func(t *testing.T) {
+			status, resp := ssePost(t, srv.URL, body)
+			if status != http.StatusBadRequest {
+				t.Errorf("status %d, want 400: %s", status, resp)
+			}
+			var r result
+			if err := json.Unmarshal([]byte(resp), &r); err != nil {
+				t.Fatalf("response is not JSON: %s", resp)
+			}
+			r.raw = resp
+			r.wantCode(t, "BAD_USER_INPUT")
+			for _, secret := range []string{answer, document, "SECRET"} {
+				if strings.Contains(resp, secret) {
+					t.Errorf("the response repeats the body: %s", resp)
+				}
+			}
+		})
+	}
+	for where, text := range map[string]string{"the gateway's log": e.logText(), "stderr / the standard logger": stderr()} {
+		for _, secret := range []string{answer, document, "decoding error"} {
+			if strings.Contains(text, secret) {
+				t.Errorf("%s holds %q:\n%s", where, secret, text)
+			}
+		}
+	}
+}
+
+// Finding 7: an SSE request whose body stalls half-way is cut at the
+// request deadline, as a plain POST is; a stream that started lives on.
+func TestAbuse7_StalledSSEBodyIsCut(t *testing.T) {
+	nothingStaysBehind(t)
+	e := newEnv(t)
+	srv := httptest.NewServer(newGateway(t, e, func(c *server.Config) { c.RequestTimeout = 300 * time.Millisecond }))
+	t.Cleanup(srv.Close)
+
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	fmt.Fprintf(conn, "POST /graphql HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\nContent-Length: 200\r\n\r\n")
+	fmt.Fprintf(conn, `{"query":"subscription { registrationStatus(tracking`)
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("no answer %v after a stalled SSE body (request timeout 300ms)", time.Since(start).Round(time.Millisecond))
+		}
+		t.Fatalf("read response: %v", err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("the stalled body was cut after %v", took)
+	}
+	if resp.StatusCode != http.StatusRequestTimeout {
+		t.Fatalf("status %d, want 408: %s", resp.StatusCode, raw)
+	}
+	var r result
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatalf("not JSON: %s", raw)
+	}
+	r.raw = string(raw)
+	r.wantCode(t, "BAD_USER_INPUT")
+	if strings.Contains(r.raw, "registrationStatus") {
+		t.Fatalf("the response repeats the body: %s", raw)
+	}
+}
+
+// ---- transport ----
 // Issue 9, the plain HTTP request path (findings 4, 5, 6, 8, 12, 13):
 // the gateway's own transport admits every request before execution and
 // refuses with a coded GraphQL error and the GraphQL-over-HTTP status.
@@ -110,6 +583,7 @@ func registerOps(t *testing.T, slots ...map[string]any) string {
 const multipartCT = "Content-Type: multipart/form-data; boundary=" + regBoundary
 
 func TestAbuse8_EveryRefusalIsCoded(t *testing.T) {
+	nothingStaysBehind(t)
 	e := newEnv(t)
 	ops := registerOps(t, uploadSlot("a.jpg"))
 	file := mpPart{"0", "a.jpg", string(regJPEG)}
@@ -227,6 +701,7 @@ func manyKeys(n int) string {
 }
 
 func TestAbuse6_MultipartMapIndexPastList(t *testing.T) {
+	nothingStaysBehind(t)
 	e := newEnv(t)
 	for _, path := range []string{
 		"variables.in.attachments.1.file",
@@ -251,6 +726,7 @@ func TestAbuse6_MultipartMapIndexPastList(t *testing.T) {
 }
 
 func TestAbuse5_NoEchoOfRequestContent(t *testing.T) {
+	nothingStaysBehind(t)
 	e := newEnv(t)
 	const marker = "SECRET-MARKER-7f3a9c"
 	q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
@@ -305,6 +781,7 @@ func regInputWith(field string, value any) map[string]any {
 func mustJSON(v any) string { b, _ := json.Marshal(v); return string(b) }
 
 func TestAbuse12_GraphQLOverHTTPStatusCodes(t *testing.T) {
+	nothingStaysBehind(t)
 	e := newEnv(t)
 	tests := []struct {
 		name   string
@@ -370,6 +847,7 @@ func TestAbuse12_GraphQLOverHTTPStatusCodes(t *testing.T) {
 }
 
 func TestAbuse13_CookieAndBasicAuthAreAnonymous(t *testing.T) {
+	nothingStaysBehind(t)
 	e := newEnv(t)
 	tok := e.signIn("123456789", "12345678")
 
@@ -503,6 +981,7 @@ func (g *gate) Read(b []byte) (int, error) {
 }
 
 func TestAbuse4_UploadMemory(t *testing.T) {
+	nothingStaysBehind(t)
 	e, _ := newRegisterEnv(t, sim.Config{}, nil)
 	const (
 		burst     = 20
@@ -624,5 +1103,265 @@ func TestAbuse4_UploadMemory(t *testing.T) {
 	}
 	if n := e.registerCount(); n != 0 {
 		t.Fatalf("register calls: %d", n)
+	}
+}
+
+// ---- smallfix ----
+// postStatus posts a JSON GraphQL request and returns the HTTP status with
+// the decoded response.
+func postStatus(t *testing.T, h http.Handler, payload map[string]any, headers ...string) (int, result) {
+	t.Helper()
+	body, _ := json.Marshal(payload)
+	req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json")
+	for _, h := range headers {
+		name, value, _ := strings.Cut(h, ":")
+		req.Header.Set(strings.TrimSpace(name), strings.TrimSpace(value))
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	raw, _ := io.ReadAll(rec.Body)
+	var res result
+	if err := json.Unmarshal(raw, &res); err != nil {
+		t.Fatalf("response is not JSON (%d): %s", rec.Code, raw)
+	}
+	res.raw = string(raw)
+	return rec.Code, res
+}
+
+// Finding 6: a Money value no int64 holds (or no number at all) is the
+// caller's mistake: 200 with BAD_USER_INPUT naming the argument, never a
+// 500 with a panic in the log, and the message does not repeat the value
+// nor print a number in exponent form.
+func TestAbuse6_MoneyOutOfRange(t *testing.T) {
+	nothingStaysBehind(t)
+	e := newEnv(t)
+	cases := []struct {
+		name    string
+		literal string // as written in the document
+		value   any    // as sent in variables
+	}{
+		{"past int64", "9223372036854775808", json.Number("9223372036854775808")},
+		{"below int64", "-9223372036854775809", json.Number("-9223372036854775809")},
+		{"past float64", "1e999", json.Number("1e999")},
+		{"fraction", "1.5", json.Number("1.5")},
+		{"not a number", `"abc"`, "abc"},
+		{"object", `{a: 1}`, map[string]any{"a": 1}},
+	}
+	check := func(t *testing.T, status int, res result, echo string) {
+		t.Helper()
+		if status != http.StatusOK {
+			t.Fatalf("status %d, want 200: %s", status, res.raw)
+		}
+		got := res.wantCode(t, "BAD_USER_INPUT")
+		if got.Extensions["field"] != "amount" {
+			t.Errorf("extensions.field %v, want amount: %s", got.Extensions["field"], res.raw)
+		}
+		if strings.Contains(res.raw, echo) {
+			t.Errorf("the answer repeats the value %s: %s", echo, res.raw)
+		}
+		if strings.Contains(got.Message, "e+") || strings.Contains(got.Message, "E+") {
+			t.Errorf("a number in exponent form: %s", got.Message)
+		}
+	}
+	for _, tc := range cases {
+		t.Run(tc.name+"/literal", func(t *testing.T) {
+			status, res := postStatus(t, e.gateway, map[string]any{
+				"query": `{ creditQuote(amount: ` + tc.literal + `, periods: 3) { amount } }`})
+			check(t, status, res, strings.Trim(tc.literal, `"`))
+		})
+		t.Run(tc.name+"/variable", func(t *testing.T) {
+			status, res := postStatus(t, e.gateway, map[string]any{
+				"query":     `query($a: Money!) { creditQuote(amount: $a, periods: 3) { amount } }`,
+				"variables": map[string]any{"a": tc.value}})
+			echo := "abc"
+			if n, ok := tc.value.(json.Number); ok {
+				echo = string(n)
+			}
+			if _, ok := tc.value.(map[string]any); ok {
+				echo = `"a"`
+			}
+			check(t, status, res, echo)
+		})
+	}
+	// Nested in a list and an object under the custom scalar, where
+	// gqlparser's validation does not look, the path names the spot.
+	status, res := postStatus(t, e.gateway, map[string]any{
+		"query": `{ creditQuote(amount: {a: [1, 1e999]}, periods: 3) { amount } }`})
+	if status != http.StatusOK {
+		t.Fatalf("nested: status %d: %s", status, res.raw)
+	}
+	if got := res.wantCode(t, "BAD_USER_INPUT"); got.Extensions["field"] != "amount.a[1]" || strings.Contains(res.raw, "999") {
+		t.Errorf("nested: %s", res.raw)
+	}
+	// A valid amount still works.
+	var ok struct{ CreditQuote struct{ Amount int64 } }
+	e.do(`{ creditQuote(amount: 1000000, periods: 3) { amount } }`, nil).ok(t, &ok)
+	if logs := e.logText(); strings.Contains(logs, "panic") {
+		t.Fatalf("a panic was logged:\n%s", logs)
+	}
+}
+
+// Finding 11: without Redis, a flood of made-up sign-ins must not fill the
+// memory guard so that real customers are refused, and an address making
+// many failures is limited with the real wait.
+func TestAbuse11_SignInGuardCannotBeFilled(t *testing.T) {
+	nothingStaysBehind(t)
+	t.Run("guard API: 100,000 made-up documents", func(t *testing.T) {
+		g := loginguard.NewMemory(loginguard.Policy{})
+		ctx := context.Background()
+		for i := range 100_000 {
+			// Each from its own address, as a botnet's; one address is
+			// stopped by its own allowance long before.
+			a := loginguard.Attempt{Subject: loginguard.Subject(strconv.Itoa(10_000_000+i), "99999999"),
+				Addr: fmt.Sprintf("10.%d.%d.%d", i>>16, (i>>8)&255, i&255)}
+			_, _ = g.Begin(ctx, a)
+		}
+		_, _ = g.Begin(ctx, loginguard.Attempt{Subject: loginguard.Subject("one-more", "1")})
+		v, err := g.Begin(ctx, loginguard.Attempt{Subject: loginguard.Subject("123456789", "12345678"), Addr: "198.51.100.20"})
+		if err != nil || !v.Allowed {
+			t.Fatalf("a real customer's sign-in was refused after the flood: %+v %v", v, err)
+		}
+		if n := g.Len(); n > loginguard.DefaultMemoryEntries {
+			t.Fatalf("the guard holds %d entries, bound %d", n, loginguard.DefaultMemoryEntries)
+		}
+	})
+
+	t.Run("server: one address guessing many documents", func(t *testing.T) {
+		e := newEnv(t)
+		const guesser = "X-Forwarded-For: 203.0.113.66"
+		gw := newGateway(t, e, func(c *server.Config) {
+			c.Hardening.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")} // httptest's RemoteAddr
+		})
+		for i := range loginguard.DefaultMaxFailuresPerAddress {
+			r := post(t, gw, signInMutation, signInVars(strconv.Itoa(20_000_000+i), "12345678", "wrong"), guesser)
+			r.wantCode(t, "UNAUTHENTICATED")
+		}
+		status, r := postStatus(t, gw, map[string]any{"query": signInMutation,
+			"variables": signInVars(strconv.Itoa(30_000_000), "12345678", "wrong")}, guesser)
+		got := r.wantCode(t, "RATE_LIMITED")
+		secs, _ := got.Extensions["retryAfterSeconds"].(float64)
+		if status != http.StatusOK || secs < 14*60 || secs > 15*60 {
+			t.Fatalf("status %d, retryAfterSeconds %v, want the rest of 15 minutes: %s", status, got.Extensions["retryAfterSeconds"], r.raw)
+		}
+		if !strings.Contains(got.Message, "15 minutes") || !strings.Contains(got.Message, "address") {
+			t.Errorf("the message does not give the real wait: %q", got.Message)
+		}
+		// The guesser's address is locked even for a real document; a
+		// customer elsewhere signs in.
+		post(t, gw, signInMutation, signInVars("123456789", "12345678", "mi_respuesta"), guesser).wantCode(t, "RATE_LIMITED")
+		var ok struct{ GenerateToken struct{ Token string } }
+		post(t, gw, signInMutation, signInVars("123456789", "12345678", "mi_respuesta"), "X-Forwarded-For: 198.51.100.30").ok(t, &ok)
+		if ok.GenerateToken.Token == "" {
+			t.Fatal("no token")
+		}
+		e.tokens = append(e.tokens, ok.GenerateToken.Token)
+	})
+}
+
+// Finding 10: anonymous clients cannot spend the operation label budget.
+// After 300 made-up names, a real operation (declared by the operator, or
+// run with a verified API key) still gets its own label, and the number of
+// operation labels stays bounded.
+func TestAbuse10_OperationLabelsCannotBeExhausted(t *testing.T) {
+	nothingStaysBehind(t)
+	e := newEnv(t)
+	gw := newGateway(t, e, func(c *server.Config) {
+		c.Hardening.MetricsOperations = []string{"PortalQuote"}
+		c.Hardening.DisableRateLimits = true
+	})
+	for i := range 300 {
+		doOn(t, gw, fmt.Sprintf(`query Made%d { __typename }`, i))
+	}
+	var out struct{ CreditQuote struct{ Periods int } }
+	doOn(t, gw, `query PortalQuote { creditQuote(amount: 1000000, periods: 3) { periods } }`).ok(t, &out)
+	var branches struct{ Branches struct{ TotalCount int } }
+	doOn(t, gw, `query CatalogSync { branches(first: 1) { totalCount } }`, key(testKey)).ok(t, &branches)
+
+	labels := operationLabels(t, gw)
+	for _, want := range []string{"PortalQuote", "CatalogSync", "other"} {
+		if !labels[want] {
+			t.Errorf("no series with operation=%q; labels: %v", want, labels)
+		}
+	}
+	for l := range labels {
+		if strings.HasPrefix(l, "Made") {
+			t.Fatalf("an anonymous made-up name got its own label %q", l)
+		}
+	}
+	if len(labels) > 10 {
+		t.Fatalf("%d operation labels after an anonymous flood", len(labels))
+	}
+}
+
+// operationLabels returns the operation label values of
+// gateway_graphql_requests_total.
+func operationLabels(t *testing.T, h http.Handler) map[string]bool {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	labels := map[string]bool{}
+	for line := range strings.SplitSeq(rec.Body.String(), "\n") {
+		rest, ok := strings.CutPrefix(line, "gateway_graphql_requests_total{")
+		if !ok {
+			continue
+		}
+		_, after, _ := strings.Cut(rest, `operation="`)
+		name, _, _ := strings.Cut(after, `"`)
+		labels[name] = true
+	}
+	return labels
+}
+
+// Finding 9: with introspection off, validation errors suggest nothing
+// and name no schema type, so the schema cannot be read back one guess at
+// a time; with introspection on, GraphiQL users keep the suggestions.
+func TestAbuse9_NoSuggestionsWithoutIntrospection(t *testing.T) {
+	nothingStaysBehind(t)
+	e := newEnv(t)
+	hidden := newGateway(t, e, func(c *server.Config) { c.Hardening.DisableIntrospection = true })
+	open := newGateway(t, e, nil)
+	cases := []struct {
+		name, query string
+		revealed    []string // schema names the query does not contain
+	}{
+		{"misspelt root field", `{ viewr { name } }`, []string{"viewer", "Query"}},
+		{"misspelt nested field", `{ creditQuote(amount: 1000000, periods: 3) { periodz } }`, []string{"periods", "CreditQuote"}},
+		{"misspelt argument", `{ branches(frist: 1) { totalCount } }`, []string{"first", "Query"}},
+		{"misspelt type", `query($a: Mony!) { creditQuote(amount: $a, periods: 3) { periods } }`, []string{"Money"}},
+		{"misspelt enum value", `mutation { createArticles(input: [{code: "X", planningType: GENERALL}]) { created } }`, []string{"GENERAL", "PlanningType"}},
+		{"misspelt input field", `mutation { createArticles(input: [{cod: "X"}]) { created } }`, []string{"code", "ArticleInput"}},
+		{"missing selection", `{ creditQuote(amount: 1000000, periods: 3) }`, []string{"CreditQuote"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			status, res := postStatus(t, hidden, map[string]any{"query": tc.query}, key(testKey))
+			if len(res.Errors) == 0 {
+				t.Fatalf("no error: %s", res.raw)
+			}
+			if status == http.StatusInternalServerError {
+				t.Fatalf("status %d", status)
+			}
+			for _, err := range res.Errors {
+				t.Logf("%s", err.Message)
+				if strings.Contains(err.Message, "Did you mean") {
+					t.Errorf("a suggestion with introspection off: %q", err.Message)
+				}
+				for _, name := range tc.revealed {
+					if regexp.MustCompile(`\b` + name + `\b`).MatchString(err.Message) {
+						t.Errorf("the message reveals %q: %q", name, err.Message)
+					}
+				}
+			}
+		})
+	}
+	// With introspection on the suggestion is there.
+	res := doOn(t, open, `{ viewr { name } }`)
+	if len(res.Errors) == 0 || !strings.Contains(res.Errors[0].Message, `Did you mean "viewer"?`) {
+		t.Fatalf("no suggestion with introspection on: %s", res.raw)
+	}
+	res = doOn(t, open, `{ branches(frist: 1) { totalCount } }`)
+	if len(res.Errors) == 0 || !strings.Contains(res.Errors[0].Message, `Did you mean "first"?`) {
+		t.Fatalf("no argument suggestion with introspection on: %s", res.raw)
 	}
 }
