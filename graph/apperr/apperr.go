@@ -186,6 +186,16 @@ func Presenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 		code, msg, up, known := classify(err)
 		if !known {
 			var parsed *gqlerror.Error
+			if errors.As(err, &parsed) && parsed.Err != nil && isVariableError(parsed) {
+				// Coercing a variable (or its default) failed inside Go's
+				// number parsing (1e999, a 20-digit Int): the caller's input;
+				// the cause would repeat the value, so it goes to the log.
+				logger.LogAttrs(ctx, slog.LevelDebug, "variable refused", slog.String("cause", cause))
+				gqlErr.Message = "variable $" + fmt.Sprint(parsed.Path[len(parsed.Path)-1]) + " has a value its type cannot hold"
+				gqlErr.Extensions["code"] = string(BadUserInput)
+				gqlErr.Err = nil
+				return gqlErr
+			}
 			if errors.As(err, &parsed) && parsed.Err == nil {
 				// gqlgen's own parse and validation errors, and refusals of
 				// our extensions: safe, precise, and the caller's to fix. A

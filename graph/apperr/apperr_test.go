@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -464,5 +465,17 @@ func TestPresenterLogsTheCauseOfGqlgenWrappedErrors(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), "connection reset by peer") {
 		t.Fatalf("log lacks the cause: %s", buf.String())
+	}
+}
+
+func TestVariableCoercionFailuresAreBadUserInputWithoutTheValue(t *testing.T) {
+	cause := &strconv.NumError{Func: "ParseFloat", Num: "1e999", Err: strconv.ErrRange}
+	err := &gqlerror.Error{Message: "input: variable.a " + cause.Error(), Path: ast.Path{ast.PathName("variable"), ast.PathName("a")}, Err: cause}
+	got := Presenter(slog.New(slog.DiscardHandler))(context.Background(), err)
+	if code := got.Extensions["code"]; code != string(BadUserInput) {
+		t.Errorf("code = %v, want BAD_USER_INPUT", code)
+	}
+	if strings.Contains(got.Message, "1e999") || !strings.Contains(got.Message, "$a") {
+		t.Errorf("message %q: want the variable named and its value not repeated", got.Message)
 	}
 }

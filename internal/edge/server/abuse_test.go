@@ -1184,6 +1184,22 @@ func TestAbuse6_MoneyOutOfRange(t *testing.T) {
 			check(t, status, res, echo)
 		})
 	}
+	// A variable's default and an Int variable past 64 bits fail inside
+	// gqlgen's coercion: BAD_USER_INPUT naming the variable, not INTERNAL,
+	// and the value is not repeated.
+	for name, payload := range map[string]map[string]any{
+		"Money default past float64": {"query": `query($a: Money = 1e999) { creditQuote(amount: $a, periods: 3) { amount } }`},
+		"Int variable past int64": {"query": `query($p: Int!) { creditQuote(amount: 100000, periods: $p) { amount } }`,
+			"variables": map[string]any{"p": json.Number("99999999999999999999")}},
+	} {
+		status, res := postStatus(t, e.gateway, payload)
+		if status != http.StatusOK {
+			t.Fatalf("%s: status %d: %s", name, status, res.raw)
+		}
+		if res.wantCode(t, "BAD_USER_INPUT"); strings.Contains(res.raw, "999") || !strings.Contains(res.raw, `"path":["variable",`) {
+			t.Errorf("%s: %s", name, res.raw)
+		}
+	}
 	// Nested in a list and an object under the custom scalar, where
 	// gqlparser's validation does not look, the path names the spot.
 	status, res := postStatus(t, e.gateway, map[string]any{
