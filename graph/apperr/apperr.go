@@ -45,6 +45,10 @@ const (
 	// GraphQL request, an upload that breaks the multipart request spec,
 	// a cross-site request without a preflight header (CSRF prevention).
 	BadRequest Code = "BAD_REQUEST"
+	// Unavailable is the gateway itself declining for a moment (it is
+	// shutting down); retryAfterSeconds says when to try again, on any
+	// replica.
+	Unavailable Code = "UNAVAILABLE"
 )
 
 // keepCode lists the codes a gqlgen-level error may already carry.

@@ -7,14 +7,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math"
 	"net"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -157,14 +155,8 @@ func (c Config) Middleware(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		secs := retrySeconds(wait)
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusTooManyRequests)
-		_ = json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]any{{
-			"message":    refusal,
-			"extensions": map[string]any{"code": string(apperr.RateLimited), "retryAfterSeconds": secs},
-		}}})
+		apperr.WriteRefusal(w, "", http.StatusTooManyRequests,
+			&apperr.Error{Code: apperr.RateLimited, Message: refusal, RetryAfter: time.Duration(retrySeconds(wait)) * time.Second})
 	})
 }
 

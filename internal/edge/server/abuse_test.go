@@ -430,7 +430,7 @@ func TestAbuse5_SSEBodyNeverLogged(t *testing.T) {
 				t.Fatalf("response is not JSON: %s", resp)
 			}
 			r.raw = resp
-			r.wantCode(t, "BAD_USER_INPUT")
+			r.wantCode(t, "BAD_REQUEST")
 			for _, secret := range []string{answer, document, "SECRET"} {
 				if strings.Contains(resp, secret) {
 					t.Errorf("the response repeats the body: %s", resp)
@@ -485,7 +485,7 @@ func TestAbuse7_StalledSSEBodyIsCut(t *testing.T) {
 		t.Fatalf("not JSON: %s", raw)
 	}
 	r.raw = string(raw)
-	r.wantCode(t, "BAD_USER_INPUT")
+	r.wantCode(t, "BAD_REQUEST")
 	if strings.Contains(r.raw, "registrationStatus") {
 		t.Fatalf("the response repeats the body: %s", raw)
 	}
@@ -521,9 +521,13 @@ func send(t *testing.T, h http.Handler, method, target string, body io.Reader, h
 func serve(h http.Handler, req *http.Request) httpReply {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
-	rep := httpReply{status: rec.Code, header: rec.Header(), body: rec.Body.String(), hasKey: map[string]bool{}}
+	return newReply(rec.Code, rec.Header(), rec.Body.Bytes())
+}
+
+func newReply(status int, header http.Header, body []byte) httpReply {
+	rep := httpReply{status: status, header: header, body: string(body), hasKey: map[string]bool{}}
 	var top map[string]json.RawMessage
-	if json.Unmarshal(rec.Body.Bytes(), &top) == nil && json.Unmarshal(rec.Body.Bytes(), &rep.res) == nil {
+	if json.Unmarshal(body, &top) == nil && json.Unmarshal(body, &rep.res) == nil {
 		rep.isJSON = true
 		rep.res.raw = rep.body
 		for k := range top {
@@ -1379,5 +1383,48 @@ func TestAbuse9_NoSuggestionsWithoutIntrospection(t *testing.T) {
 	res = doOn(t, open, `{ branches(frist: 1) { totalCount } }`)
 	if len(res.Errors) == 0 || !strings.Contains(res.Errors[0].Message, `Did you mean "first"?`) {
 		t.Fatalf("no argument suggestion with introspection on: %s", res.raw)
+	}
+}
+
+// TestAbuse8_WebsocketHandshakeRefusalsAreCoded: coder/websocket answers a
+// refused handshake in plain text that repeats the Origin; the gateway
+// answers with a coded GraphQL error instead, and nothing of the request.
+func TestAbuse8_WebsocketHandshakeRefusalsAreCoded(t *testing.T) {
+	nothingStaysBehind(t)
+	e := newEnv(t)
+	srv := httptest.NewServer(e.gateway)
+	t.Cleanup(srv.Close)
+	upgrade := []string{"Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: 13", "Sec-WebSocket-Protocol: graphql-transport-ws"}
+	tests := []struct {
+		name    string
+		headers []string
+		status  int
+		code    string
+	}{
+		{"foreign origin", append([]string{"Origin: https://evil-marker.example", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="}, upgrade...), http.StatusForbidden, "FORBIDDEN"},
+		{"no key", upgrade, http.StatusBadRequest, "BAD_REQUEST"},
+		{"wrong version", []string{"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: 8"}, http.StatusBadRequest, "BAD_REQUEST"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodGet, srv.URL+"/graphql", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, h := range tc.headers {
+				k, v, _ := strings.Cut(h, ": ")
+				req.Header.Set(k, v)
+			}
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			newReply(resp.StatusCode, resp.Header, body).coded(t, tc.status, tc.code)
+			if strings.Contains(string(body), "marker") {
+				t.Errorf("the refusal repeats the request's Origin: %s", body)
+			}
+		})
 	}
 }

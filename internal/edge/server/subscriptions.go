@@ -240,8 +240,8 @@ func isStream(r *http.Request) bool {
 // Once streams has ended, new ones are refused with 503.
 func serveStream(streams context.Context, next http.Handler, w http.ResponseWriter, r *http.Request) {
 	if streams.Err() != nil {
-		w.Header().Set("Retry-After", "1")
-		http.Error(w, "the gateway is shutting down; reconnect", http.StatusServiceUnavailable)
+		apperr.WriteRefusal(w, "", http.StatusServiceUnavailable,
+			&apperr.Error{Code: apperr.Unavailable, Message: "the gateway is shutting down; reconnect", RetryAfter: time.Second})
 		return
 	}
 	ctx, cancel := context.WithCancel(r.Context())

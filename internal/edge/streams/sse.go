@@ -10,7 +10,6 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/serfigas/brilla-gateway/graph/apperr"
 )
@@ -46,11 +45,11 @@ func (t SSE) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecut
 		_ = rc.SetReadDeadline(time.Time{})
 	}
 	if err != nil {
-		refuse(w, r, exec, bodyStatus(err), "the request body could not be read in time or is too large")
+		refuse(w, bodyStatus(err), "the request body could not be read in time or is too large")
 		return
 	}
 	if err := CheckSSEBody(body); err != nil {
-		refuse(w, r, exec, http.StatusBadRequest, err.Error())
+		refuse(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
@@ -102,15 +101,13 @@ func CheckSSEBody(body []byte) error {
 	return nil
 }
 
-// refuse answers status with a BAD_USER_INPUT GraphQL error, presented
-// by the gateway's error presenter (through exec) like every other.
-func refuse(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, status int, msg string) {
-	resp := exec.DispatchError(r.Context(), gqlerror.List{{Message: msg, Err: apperr.New(apperr.BadUserInput, "%s", msg)}})
-	w.Header().Set("Content-Type", "application/json")
+// refuse answers status with a BAD_REQUEST GraphQL error (the body is not
+// a GraphQL request the gateway takes), written like every edge refusal by
+// apperr.WriteRefusal.
+func refuse(w http.ResponseWriter, status int, msg string) {
 	if status == http.StatusRequestTimeout || status == http.StatusRequestEntityTooLarge {
 		// The rest of the body is not worth waiting for.
 		w.Header().Set("Connection", "close")
 	}
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(resp)
+	apperr.WriteRefusal(w, "", status, apperr.New(apperr.BadRequest, "%s", msg))
 }

@@ -23,6 +23,8 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/coder/websocket"
+
+	"github.com/serfigas/brilla-gateway/graph/apperr"
 )
 
 // Close codes of the graphql-transport-ws protocol (the legacy graphql-ws
@@ -129,8 +131,10 @@ func (t Websocket) accept(w http.ResponseWriter, r *http.Request) (*conn, error)
 			opts.Subprotocols = append(opts.Subprotocols, p)
 		}
 	}
-	ws, err := websocket.Accept(w, r, &opts)
+	hw := &handshakeWriter{ResponseWriter: w}
+	ws, err := websocket.Accept(hw, r, &opts)
 	if err != nil {
+		hw.refuse()
 		return nil, fmt.Errorf("websocket handshake: %w", err)
 	}
 	c := &conn{
@@ -146,6 +150,57 @@ func (t Websocket) accept(w http.ResponseWriter, r *http.Request) (*conn, error)
 	// streams (gqlgen only watches the context once the init is done).
 	c.stopInitWatch = context.AfterFunc(r.Context(), func() { c.closeWith(CloseGoingAway, "the server is going away") })
 	return c, nil
+}
+
+// handshakeWriter lets coder/websocket complete a handshake (101, then
+// the hijack) but holds back its refusals, which are plain text and repeat
+// the request's Origin, so that refuse answers them as coded GraphQL
+// errors instead.
+type handshakeWriter struct {
+	http.ResponseWriter
+	refused int // the status coder/websocket chose for a refusal
+}
+
+// WriteHeader implements http.ResponseWriter.
+func (h *handshakeWriter) WriteHeader(status int) {
+	if status == http.StatusSwitchingProtocols {
+		h.ResponseWriter.WriteHeader(status)
+		return
+	}
+	h.refused = status
+}
+
+// Write implements http.ResponseWriter: a refusal's text is dropped.
+func (h *handshakeWriter) Write(b []byte) (int, error) {
+	if h.refused != 0 {
+		return len(b), nil
+	}
+	return h.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController (coder/websocket's hijack) reach
+// the connection.
+func (h *handshakeWriter) Unwrap() http.ResponseWriter { return h.ResponseWriter }
+
+// refuse answers a handshake coder/websocket refused (nothing was sent
+// yet) through apperr.WriteRefusal.
+func (h *handshakeWriter) refuse() {
+	status := h.refused
+	if status == 0 {
+		status = http.StatusBadRequest
+	}
+	header := h.ResponseWriter.Header()
+	for _, k := range []string{"Content-Type", "X-Content-Type-Options"} {
+		header.Del(k)
+	}
+	err := apperr.New(apperr.BadRequest, "not a websocket handshake the gateway takes: GET with Upgrade: websocket, Sec-WebSocket-Version 13 and the graphql-transport-ws subprotocol")
+	switch {
+	case status == http.StatusForbidden:
+		err = apperr.New(apperr.Forbidden, "pages of this origin may not open websockets to this gateway (WEBSOCKET_ORIGINS)")
+	case status >= http.StatusInternalServerError:
+		err = apperr.New(apperr.Internal, "the websocket could not be opened")
+	}
+	apperr.WriteRefusal(h.ResponseWriter, "", status, err)
 }
 
 // accepted hands gqlgen's transport the connection Do accepted.

@@ -33,11 +33,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"mime"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -246,19 +244,13 @@ func readFailure(err error, what string, limit int64) *Refusal {
 	return badRequest("%s could not be read whole", what)
 }
 
-// refuse writes rf: the one place a refusal of this transport becomes a
-// GraphQL error with extensions.code and an HTTP status.
+// refuse writes rf through apperr.WriteRefusal, the one place an edge
+// refusal becomes a GraphQL error with extensions.code and a status.
 func refuse(w http.ResponseWriter, media string, rf *Refusal) {
-	ext := map[string]any{"code": string(rf.Code)}
-	if rf.RetryAfter > 0 {
-		secs := int(math.Ceil(rf.RetryAfter.Seconds()))
-		ext["retryAfterSeconds"] = secs
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-	}
 	if rf.Status == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", allowed)
 	}
-	writeJSON(w, media, rf.Status, requestError{Errors: gqlerror.List{{Message: rf.Message, Extensions: ext}}})
+	apperr.WriteRefusal(w, media, rf.Status, &apperr.Error{Code: rf.Code, Message: rf.Message, RetryAfter: rf.RetryAfter})
 }
 
 // writeJSON writes v with status as media.
