@@ -74,10 +74,11 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&credCheck, "catalog-credential-check", env("CATALOG_CREDENTIAL_CHECK", "0s"), "how often each API key's SERPI token is checked with SERPI, so a revoked one stops reading the cached catalog; 0s: the catalog freshness (CATALOG_CREDENTIAL_CHECK)")
 	fs.StringVar(&serpiPageSize, "serpi-page-size", env("SERPI_PAGE_SIZE", strconv.Itoa(serpi.DefaultPageSize)), "records asked per page (\"limite\") when walking a SERPI collection (SERPI_PAGE_SIZE)")
 	fs.BoolVar(&o.gateway.SerializeBrilla, "serialize-brilla", getenv("SERIALIZE_BRILLA") == "true", "one Brilla call in flight per customer token across replicas (SERIALIZE_BRILLA=true)")
-	var attachBytes, attachTotal, attachCount, keyWindow, dedupeWindow string
+	var attachBytes, attachTotal, attachCount, uploadBudget, keyWindow, dedupeWindow string
 	fs.StringVar(&attachBytes, "max-attachment-bytes", env("MAX_ATTACHMENT_BYTES", strconv.FormatInt(registration.DefaultMaxFileBytes, 10)), "register: largest attachment, in bytes (MAX_ATTACHMENT_BYTES)")
 	fs.StringVar(&attachTotal, "max-attachments-total-bytes", env("MAX_ATTACHMENTS_TOTAL_BYTES", strconv.FormatInt(registration.DefaultMaxTotalBytes, 10)), "register: largest sum of a registration's attachments, in bytes (MAX_ATTACHMENTS_TOTAL_BYTES)")
 	fs.StringVar(&attachCount, "max-attachments", env("MAX_ATTACHMENTS", strconv.Itoa(registration.DefaultMaxFiles)), "register: most attachments per registration (MAX_ATTACHMENTS)")
+	fs.StringVar(&uploadBudget, "upload-budget-bytes", env("UPLOAD_BUDGET_BYTES", "0"), "bytes of multipart uploads held in memory at once across all requests; an upload that does not fit is refused (503 RATE_LIMITED, Retry-After); 0: two maximum-size requests (UPLOAD_BUDGET_BYTES)")
 	fs.StringVar(&keyWindow, "idempotency-key-window", env("IDEMPOTENCY_KEY_WINDOW", registration.DefaultKeyWindow.String()), "register: how long an Idempotency-Key is remembered (IDEMPOTENCY_KEY_WINDOW)")
 	fs.StringVar(&dedupeWindow, "register-dedupe-window", env("REGISTER_DEDUPE_WINDOW", registration.DefaultInputWindow.String()), "register: how long an identical registration returns the first one's result (REGISTER_DEDUPE_WINDOW)")
 	var pollMin, pollMax, wsPing, maxSubs, wsOrigins string
@@ -138,6 +139,11 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 			continue
 		}
 		n.set(v)
+	}
+	if v, err := strconv.ParseInt(strings.TrimSpace(uploadBudget), 10, 64); err != nil || v < 0 {
+		errs = append(errs, fmt.Errorf("UPLOAD_BUDGET_BYTES must be a whole number of bytes (0: two maximum-size uploads), got %q", uploadBudget))
+	} else {
+		o.gateway.UploadBudgetBytes = v
 	}
 	if v, err := strconv.Atoi(strings.TrimSpace(serpiPageSize)); err != nil || v < 1 || v > server.MaxSerpiPageSize {
 		errs = append(errs, fmt.Errorf("SERPI_PAGE_SIZE must be a whole number from 1 to %d, got %q", server.MaxSerpiPageSize, serpiPageSize))

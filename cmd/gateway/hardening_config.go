@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/serfigas/brilla-gateway/backends/resilience"
+	"github.com/serfigas/brilla-gateway/internal/edge/limits"
 	"github.com/serfigas/brilla-gateway/internal/edge/persisted"
 	"github.com/serfigas/brilla-gateway/internal/edge/ratelimit"
 	"github.com/serfigas/brilla-gateway/internal/edge/server"
@@ -23,10 +24,13 @@ func hardeningFlags(fs *flag.FlagSet, env func(name, def string) string, o *opti
 	h := &o.gateway.Hardening
 	var depth, aliases, complexity, introspection, apqTTL, trusted string
 	var attempts, failures, openFor, rlKey, rlCustomer, rlIP, corsOrigins, proxies, csrf string
-	var metricsOperations string
+	var metricsOperations, maxTokens, maxFields, maxRepeats string
 	fs.StringVar(&depth, "max-depth", env("MAX_DEPTH", "10"), "deepest selection an operation may have; -1 disables (MAX_DEPTH)")
 	fs.StringVar(&aliases, "max-aliases", env("MAX_ALIASES", "50"), "most aliased fields in one operation; -1 disables (MAX_ALIASES)")
 	fs.StringVar(&complexity, "max-complexity", env("MAX_COMPLEXITY", "5000"), "highest estimated cost of an operation (lists count by their `first`); -1 disables (MAX_COMPLEXITY)")
+	fs.StringVar(&maxTokens, "max-tokens", env("MAX_TOKENS", strconv.Itoa(limits.DefaultMaxTokens)), "most parser tokens a document may have, checked before it is parsed further; -1 disables (MAX_TOKENS)")
+	fs.StringVar(&maxFields, "max-fields", env("MAX_FIELDS", strconv.Itoa(limits.DefaultMaxFields)), "most field selections an operation may have once its fragments are expanded; -1 disables (MAX_FIELDS)")
+	fs.StringVar(&maxRepeats, "max-field-repeats", env("MAX_FIELD_REPEATS", strconv.Itoa(limits.DefaultMaxFieldRepeats)), "most times one place of the response may be selected; -1 disables (MAX_FIELD_REPEATS)")
 	fs.StringVar(&introspection, "introspection", env("INTROSPECTION", "true"), "allow schema introspection (INTROSPECTION=false turns it off)")
 	fs.StringVar(&apqTTL, "apq-ttl", env("APQ_TTL", persisted.DefaultTTL.String()), "how long an automatic persisted query stays registered (APQ_TTL)")
 	fs.StringVar(&trusted, "trusted-documents", env("TRUSTED_DOCUMENTS", ""), "path of a persisted-query manifest: only its operations may run (TRUSTED_DOCUMENTS)")
@@ -55,6 +59,9 @@ func hardeningFlags(fs *flag.FlagSet, env func(name, def string) string, o *opti
 			{"MAX_DEPTH", depth, -1, &h.MaxDepth},
 			{"MAX_ALIASES", aliases, -1, &h.MaxAliases},
 			{"MAX_COMPLEXITY", complexity, -1, &h.MaxComplexity},
+			{"MAX_TOKENS", maxTokens, -1, &h.MaxTokens},
+			{"MAX_FIELDS", maxFields, -1, &h.MaxFields},
+			{"MAX_FIELD_REPEATS", maxRepeats, -1, &h.MaxFieldRepeats},
 			{"RETRY_ATTEMPTS", attempts, 1, &h.Retry.Attempts},
 			{"CIRCUIT_FAILURES", failures, 1, &h.Retry.FailureThreshold},
 		}
