@@ -27,6 +27,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"os/signal"
 	"slices"
 	"strconv"
@@ -40,6 +41,7 @@ import (
 const victimQuery = `{ taxes(first: 50) { totalCount edges { node { id description rate } } } }`
 
 type options struct {
+	role       string // "both" (victim here, abuse in a child process) or "abuse"
 	url        string
 	apiKey     string
 	duration   time.Duration
@@ -66,12 +68,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+	if o.role == "abuse" {
+		counts := runAbuse(ctx, client, o)
+		for k, v := range counts {
+			fmt.Fprintf(stdout, "%d\t%s\n", v, k)
+		}
+		return 0
+	}
 	if err := victimOnce(ctx, client, o); err != nil {
 		fmt.Fprintf(stderr, "abuseload: the victim query does not work against %s: %v\n", o.url, err)
 		return 1
 	}
 	calm := phase(ctx, client, o, false)
 	abused := phase(ctx, client, o, true)
+	if abused.childErr != nil {
+		fmt.Fprintf(stderr, "abuseload: the abuse process: %v\n", abused.childErr)
+		return 1
+	}
 	fmt.Fprintf(stdout, "victim: %s, %d req/s, API key; %s per phase\n\n", "taxes(first: 50)", o.victimRate, o.duration)
 	fmt.Fprintf(stdout, "| phase | victim requests | victim errors | p50 | p99 | max | gateway max RSS |\n|---|---|---|---|---|---|---|\n")
 	for _, r := range []phaseResult{calm, abused} {
@@ -95,6 +108,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("abuseload", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.url, "url", "http://127.0.0.1:8080", "the gateway's base URL (loopback only)")
+	fs.StringVar(&o.role, "role", "both", "both: measure the victim here and run the abuse in a child process; abuse: only the abuse (what the child runs), printing its outcome counts")
 	fs.StringVar(&o.apiKey, "api-key", "demo-key", "the victim's API key (catalog:read)")
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "length of each phase (calm, then abused)")
 	fs.IntVar(&o.victimRate, "victim-rate", 20, "victim requests per second (paced, so its own rate limit never trips)")
@@ -113,6 +127,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-url: abuse only ever targets loopback, got %q", u.Hostname())
 	}
 	o.url = strings.TrimRight(o.url, "/")
+	if o.role != "both" && o.role != "abuse" {
+		return o, errors.New("-role must be both or abuse")
+	}
 	if o.duration <= 0 || o.duration > 10*time.Minute {
 		return o, errors.New("-duration must be within (0, 10m]")
 	}
@@ -129,6 +146,7 @@ type phaseResult struct {
 	errors    int
 	maxRSS    int64
 	abuse     map[string]int64
+	childErr  error
 }
 
 func phase(ctx context.Context, client *http.Client, o options, abuse bool) phaseResult {
@@ -143,26 +161,17 @@ func phase(ctx context.Context, client *http.Client, o options, abuse bool) phas
 		mu sync.Mutex
 		wg sync.WaitGroup
 	)
-	count := func(kind, outcome string) {
-		mu.Lock()
-		res.abuse[kind+" → "+outcome]++
-		mu.Unlock()
-	}
 	wg.Go(func() { res.maxRSS = watchRSS(ctx, client, o.url) })
 	if abuse {
-		for range o.uploaders {
-			wg.Go(func() { loop(ctx, func() { count("upload", upload(ctx, client, o)) }) })
-		}
-		for range o.wsWorkers {
-			wg.Go(func() { loop(ctx, func() { count("websocket init [1]", badWebsocket(ctx, o)) }) })
-		}
-		for i := range o.docWorkers {
-			doc, kind := fanOut(28), "fragment fan-out"
-			if i%2 == 1 {
-				doc, kind = repeated(16_000), "16,000 __typename"
-			}
-			wg.Go(func() { loop(ctx, func() { count(kind, post(ctx, client, o.url+"/graphql", doc, "")) }) })
-		}
+		// The abuse runs in a process of its own: in this one its busy
+		// goroutines would delay the victim's own client and measure the
+		// load generator rather than the gateway.
+		wg.Go(func() {
+			counts, err := abuseChild(ctx, o)
+			mu.Lock()
+			defer mu.Unlock()
+			res.abuse, res.childErr = counts, err
+		})
 	}
 	tick := time.NewTicker(time.Second / time.Duration(o.victimRate))
 	defer tick.Stop()
@@ -191,6 +200,66 @@ victim:
 	wg.Wait()
 	slices.Sort(res.latencies)
 	return res
+}
+
+// abuseChild runs this command with -role abuse for the phase and returns
+// the outcome counts it prints.
+func abuseChild(ctx context.Context, o options) (map[string]int64, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find this program: %w", err)
+	}
+	deadline, _ := ctx.Deadline()
+	cmd := exec.Command(self, "-role", "abuse", "-url", o.url, "-duration", time.Until(deadline).Round(time.Millisecond).String(),
+		"-uploaders", strconv.Itoa(o.uploaders), "-ws", strconv.Itoa(o.wsWorkers), "-docs", strconv.Itoa(o.docWorkers),
+		"-file-bytes", strconv.Itoa(o.fileBytes))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cmd, err)
+	}
+	counts := map[string]int64{}
+	for line := range strings.Lines(string(out)) {
+		n, kind, ok := strings.Cut(strings.TrimSpace(line), "\t")
+		if v, err := strconv.ParseInt(n, 10, 64); ok && err == nil {
+			counts[kind] += v
+		}
+	}
+	return counts, nil
+}
+
+// runAbuse sends the abuse for o.duration and counts the outcomes.
+func runAbuse(ctx context.Context, client *http.Client, o options) map[string]int64 {
+	ctx, cancel := context.WithTimeout(ctx, o.duration)
+	defer cancel()
+	var (
+		mu     sync.Mutex
+		wg     sync.WaitGroup
+		counts = map[string]int64{}
+	)
+	count := func(kind, outcome string) {
+		mu.Lock()
+		counts[kind+" → "+outcome]++
+		mu.Unlock()
+	}
+	// Bodies are built once: the abuse should cost the gateway, not this
+	// process.
+	uploadBody, uploadType := uploadRequest(o)
+	for range o.uploaders {
+		wg.Go(func() { loop(ctx, func() { count("upload", upload(ctx, client, o.url, uploadBody, uploadType)) }) })
+	}
+	for range o.wsWorkers {
+		wg.Go(func() { loop(ctx, func() { count("websocket init [1]", badWebsocket(ctx, o)) }) })
+	}
+	for i := range o.docWorkers {
+		doc, kind := fanOut(28), "fragment fan-out"
+		if i%2 == 1 {
+			doc, kind = repeated(16_000), "16,000 __typename"
+		}
+		wg.Go(func() { loop(ctx, func() { count(kind, post(ctx, client, o.url+"/graphql", doc, "")) }) })
+	}
+	wg.Wait()
+	return counts
 }
 
 func loop(ctx context.Context, f func()) {
@@ -259,8 +328,8 @@ func repeated(n int) string {
 
 var registerMutation = `mutation($in: RegisterInput!) { register(input: $in) { trackingCode } }`
 
-// upload sends a registration with three maximum-size documents.
-func upload(ctx context.Context, client *http.Client, o options) string {
+// uploadRequest builds a registration with three maximum-size documents.
+func uploadRequest(o options) ([]byte, string) {
 	var body bytes.Buffer
 	w := multipart.NewWriter(&body)
 	ops := `{"query":` + strconv.Quote(registerMutation) + `,"variables":{"in":{"vat":"1012345678","vatType":"CEDULA","name":"Ana Pérez","email":"ana@example.com","phone":"3001234567","contractNumber":"12345678","birthDate":"1990-05-20","birthCity":"Barranquilla","idExpeditionDate":"2008-06-01","idExpeditionCity":"Barranquilla","address":"Calle 72","city":"Barranquilla","attachments":[{"name":"a.pdf","file":null},{"name":"b.pdf","file":null},{"name":"c.pdf","file":null}]}}}`
@@ -272,11 +341,16 @@ func upload(ctx context.Context, client *http.Client, o options) string {
 		_, _ = part.Write(file)
 	}
 	_ = w.Close()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.url+"/graphql", &body)
+	return body.Bytes(), w.FormDataContentType()
+}
+
+// upload sends the registration body.
+func upload(ctx context.Context, client *http.Client, base string, body []byte, contentType string) string {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/graphql", bytes.NewReader(body))
 	if err != nil {
 		return "request error"
 	}
-	req.Header.Set("Content-Type", w.FormDataContentType())
+	req.Header.Set("Content-Type", contentType)
 	return outcome(client.Do(req))
 }
 
