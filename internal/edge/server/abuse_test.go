@@ -1111,27 +1111,6 @@ func TestAbuse4_UploadMemory(t *testing.T) {
 }
 
 // ---- smallfix ----
-// postStatus posts a JSON GraphQL request and returns the HTTP status with
-// the decoded response.
-func postStatus(t *testing.T, h http.Handler, payload map[string]any, headers ...string) (int, result) {
-	t.Helper()
-	body, _ := json.Marshal(payload)
-	req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(string(body)))
-	req.Header.Set("Content-Type", "application/json")
-	for _, h := range headers {
-		name, value, _ := strings.Cut(h, ":")
-		req.Header.Set(strings.TrimSpace(name), strings.TrimSpace(value))
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	raw, _ := io.ReadAll(rec.Body)
-	var res result
-	if err := json.Unmarshal(raw, &res); err != nil {
-		t.Fatalf("response is not JSON (%d): %s", rec.Code, raw)
-	}
-	res.raw = string(raw)
-	return rec.Code, res
-}
 
 // Finding 6: a Money value no int64 holds (or no number at all) is the
 // caller's mistake: 200 with BAD_USER_INPUT naming the argument, never a

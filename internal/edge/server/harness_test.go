@@ -123,6 +123,14 @@ func post(t *testing.T, h http.Handler, query string, vars map[string]any, heade
 // postRaw posts any JSON request body (persisted-query extensions, ...).
 func postRaw(t *testing.T, h http.Handler, payload map[string]any, headers ...string) result {
 	t.Helper()
+	_, res := postStatus(t, h, payload, headers...)
+	return res
+}
+
+// postStatus posts a JSON GraphQL request and returns the HTTP status with
+// the decoded response.
+func postStatus(t *testing.T, h http.Handler, payload map[string]any, headers ...string) (int, result) {
+	t.Helper()
 	body, _ := json.Marshal(payload)
 	req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(string(body)))
 	req.Header.Set("Content-Type", "application/json")
@@ -138,7 +146,7 @@ func postRaw(t *testing.T, h http.Handler, payload map[string]any, headers ...st
 		t.Fatalf("response is not JSON (%d): %s", rec.Code, raw)
 	}
 	res.raw = string(raw)
-	return res
+	return rec.Code, res
 }
 
 // ok fails the test on any error and decodes data into out.
