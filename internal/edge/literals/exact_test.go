@@ -120,3 +120,50 @@ func splitPath(path string) []pathPart {
 	}
 	return out
 }
+
+// FuzzExactNumbers: whatever the document, validating it with Rules never
+// panics, and every Decimal or Money literal gqlgen would read is its
+// text, never a float64.
+func FuzzExactNumbers(f *testing.F) {
+	for _, q := range []string{
+		`{ tax(input: {rate: 19.5}) }`, `{ tax(input: {rate: 0.30000000000000004}) }`,
+		`{ tax(input: {rate: 12345678901234567890.123456789, rates: [1e999, -0.0]}) }`,
+		`{ quote(amount: 1000000.5, periods: 3) }`, `{ quote(amount: 1.0000005e+06, periods: 3) }`,
+		`{ quote(amount: 9223372036854775808, periods: 1e999) }`, `query($r: Decimal = 19.5) { tax(input: {rate: $r}) }`,
+		`{ ...F } fragment F on Query { tax(input: {rate: 5.00000, data: 1.5}) }`,
+	} {
+		f.Add(q)
+	}
+	schema := gqlparser.MustLoadSchema(&ast.Source{Input: exactSchema})
+	f.Fuzz(func(t *testing.T, query string) {
+		doc, errs := gqlparser.LoadQueryWithRules(schema, query, Rules())
+		if errs != nil || len(doc.Operations) == 0 {
+			return
+		}
+		var check func(v *ast.Value)
+		check = func(v *ast.Value) {
+			if v == nil {
+				return
+			}
+			if v.Definition != nil && (v.Definition.Name == "Decimal" || v.Definition.Name == "Money") &&
+				(v.Kind == ast.IntValue || v.Kind == ast.FloatValue) {
+				t.Fatalf("%s literal %q left as a number", v.Definition.Name, v.Raw)
+			}
+			for _, c := range v.Children {
+				check(c.Value)
+			}
+		}
+		for _, op := range doc.Operations {
+			for _, vd := range op.VariableDefinitions {
+				check(vd.DefaultValue)
+			}
+			for _, sel := range op.SelectionSet {
+				if field, ok := sel.(*ast.Field); ok {
+					for _, a := range field.Arguments {
+						check(a.Value)
+					}
+				}
+			}
+		}
+	})
+}
