@@ -33,20 +33,32 @@ func checkDocument(field, value string) error {
 	return nil
 }
 
-func validateTokenInput(in model.GenerateTokenInput) error {
-	if err := checkDocument("input.vat", strings.TrimSpace(in.Vat)); err != nil {
-		return err
-	}
-	if err := checkDocument("input.contractNumber", strings.TrimSpace(in.ContractNumber)); err != nil {
-		return err
-	}
+// validateTokenInput reports every problem of generateToken's input at
+// once (apperr.All), each naming its field.
+func validateTokenInput(ctx context.Context, in model.GenerateTokenInput) error {
+	var questionErr, answerErr error
 	if in.QuestionID < 1 {
-		return apperr.BadInput("input.questionId", "questionId must be a positive integer")
+		questionErr = apperr.BadInput("input.questionId", "questionId must be a positive integer")
 	}
 	if strings.TrimSpace(in.Answer) == "" || len(in.Answer) > 200 {
-		return apperr.BadInput("input.answer", "answer must be 1 to 200 characters")
+		answerErr = apperr.BadInput("input.answer", "answer must be 1 to 200 characters")
 	}
-	return nil
+	return apperr.All(ctx,
+		checkDocument("input.vat", strings.TrimSpace(in.Vat)),
+		checkDocument("input.contractNumber", strings.TrimSpace(in.ContractNumber)),
+		questionErr, answerErr)
+}
+
+// checkQuote reports every problem of creditQuote's arguments at once.
+func checkQuote(ctx context.Context, amount model.Money, periods int) error {
+	var amountErr, periodsErr error
+	if amount < minQuoteAmount || amount > maxQuoteAmount {
+		amountErr = apperr.BadInput("amount", "amount must be between %d and %d pesos", minQuoteAmount, maxQuoteAmount)
+	}
+	if periods < 1 || periods > maxQuotePeriods {
+		periodsErr = apperr.BadInput("periods", "periods must be between 1 and %d", maxQuotePeriods)
+	}
+	return apperr.All(ctx, amountErr, periodsErr)
 }
 
 // nodeOf turns a typed resolver result into a Node without producing a

@@ -7,7 +7,6 @@ package resolvers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -25,7 +24,7 @@ import (
 
 // GenerateToken is the resolver for the generateToken field.
 func (r *mutationResolver) GenerateToken(ctx context.Context, input model.GenerateTokenInput) (*model.TokenPayload, error) {
-	if err := validateTokenInput(input); err != nil {
+	if err := validateTokenInput(ctx, input); err != nil {
 		return nil, err
 	}
 	vat, contract := strings.TrimSpace(input.Vat), strings.TrimSpace(input.ContractNumber)
@@ -150,7 +149,7 @@ func (r *queryResolver) Registration(ctx context.Context, trackingCode string) (
 // ValidateContract is the resolver for the validateContract field.
 func (r *queryResolver) ValidateContract(ctx context.Context, vat string, contractNumber string) (*model.ContractValidation, error) {
 	vat, contractNumber = strings.TrimSpace(vat), strings.TrimSpace(contractNumber)
-	if err := errors.Join(checkDocument("vat", vat), checkDocument("contractNumber", contractNumber)); err != nil {
+	if err := apperr.All(ctx, checkDocument("vat", vat), checkDocument("contractNumber", contractNumber)); err != nil {
 		return nil, err
 	}
 	resp, err := r.Brilla.ValidateContract(ctx, brilla.ValidateContractRequest{Vat: vat, ContractNumber: contractNumber})
@@ -168,11 +167,8 @@ func (r *queryResolver) ValidateContract(ctx context.Context, vat string, contra
 
 // CreditQuote is the resolver for the creditQuote field.
 func (r *queryResolver) CreditQuote(ctx context.Context, amount model.Money, periods int) (*model.CreditQuote, error) {
-	if amount < minQuoteAmount || amount > maxQuoteAmount {
-		return nil, apperr.BadInput("amount", "amount must be between %d and %d pesos", minQuoteAmount, maxQuoteAmount)
-	}
-	if periods < 1 || periods > maxQuotePeriods {
-		return nil, apperr.BadInput("periods", "periods must be between 1 and %d", maxQuotePeriods)
+	if err := checkQuote(ctx, amount, periods); err != nil {
+		return nil, err
 	}
 	rate, source, err := r.quoteRate(ctx)
 	if err != nil {

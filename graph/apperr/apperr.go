@@ -81,6 +81,29 @@ func BadInput(field, format string, args ...any) *Error {
 	return &Error{Code: BadUserInput, Message: fmt.Sprintf(format, args...), Field: field}
 }
 
+// All returns every non-nil error of errs as one error that gqlgen reports
+// as that many GraphQL errors (a gqlerror.List), each at the current
+// field and presented with its own code and extensions.field, so that a
+// caller learns every problem of its arguments at once; nil when there
+// are none.
+func All(ctx context.Context, errs ...error) error {
+	var list gqlerror.List
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		gqlErr := gqlerror.WrapPath(graphql.GetPath(ctx), err)
+		if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Field != nil && fc.Field.Position != nil {
+			gqlErr.Locations = []gqlerror.Location{{Line: fc.Field.Position.Line, Column: fc.Field.Position.Column}}
+		}
+		list = append(list, gqlErr)
+	}
+	if len(list) == 0 {
+		return nil
+	}
+	return list
+}
+
 // CodeOf returns the code err would be presented with.
 func CodeOf(err error) Code {
 	code, _, _, _ := classify(err)
@@ -197,6 +220,7 @@ func Presenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 				logger.LogAttrs(ctx, slog.LevelDebug, "variable refused", slog.String("cause", cause))
 				gqlErr.Message = "variable $" + fmt.Sprint(parsed.Path[len(parsed.Path)-1]) + " has a value its type cannot hold"
 				gqlErr.Extensions["code"] = string(BadUserInput)
+				gqlErr.Extensions["field"] = variableField(parsed.Path)
 				gqlErr.Err = nil
 				return gqlErr
 			}
@@ -209,6 +233,9 @@ func Presenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 				code, _ := gqlErr.Extensions["code"].(string)
 				if !keepCode[code] || isVariableError(gqlErr) {
 					gqlErr.Extensions["code"] = string(BadUserInput)
+				}
+				if isVariableError(gqlErr) {
+					gqlErr.Extensions["field"] = variableField(gqlErr.Path)
 				}
 				gqlErr.Message = scrub(Code(gqlErr.Extensions["code"].(string)), gqlErr.Message)
 				return gqlErr

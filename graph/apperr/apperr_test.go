@@ -479,3 +479,52 @@ func TestVariableCoercionFailuresAreBadUserInputWithoutTheValue(t *testing.T) {
 		t.Errorf("message %q: want the variable named and its value not repeated", got.Message)
 	}
 }
+
+// A refused variable value names the variable, and the path inside it, in
+// extensions.field.
+func TestVariableErrorsNameTheVariable(t *testing.T) {
+	tests := []struct {
+		path ast.Path
+		want string
+	}{
+		{ast.Path{ast.PathName("variable"), ast.PathName("p")}, "$p"},
+		{ast.Path{ast.PathName("variable"), ast.PathName("in"), ast.PathName("appliesTo")}, "$in.appliesTo"},
+		{ast.Path{ast.PathName("variable"), ast.PathName("in"), ast.PathIndex(2), ast.PathName("rate")}, "$in[2].rate"},
+	}
+	for _, tt := range tests {
+		in := &gqlerror.Error{Message: "cannot use 1.0000005e+06 as Int", Path: tt.path,
+			Extensions: map[string]any{"code": "GRAPHQL_VALIDATION_FAILED"}}
+		got := Presenter(slog.New(slog.DiscardHandler))(context.Background(), in)
+		if got.Extensions["field"] != tt.want || got.Extensions["code"] != string(BadUserInput) {
+			t.Errorf("%v: extensions %v, want field %s", tt.path, got.Extensions, tt.want)
+		}
+		if strings.Contains(got.Message, "e+06") {
+			t.Errorf("message %q repeats the value", got.Message)
+		}
+	}
+	cause := &strconv.NumError{Func: "ParseInt", Num: "99999999999999999999", Err: strconv.ErrRange}
+	err := &gqlerror.Error{Message: "x", Path: ast.Path{ast.PathName("variable"), ast.PathName("a")}, Err: cause}
+	if got := Presenter(slog.New(slog.DiscardHandler))(context.Background(), err); got.Extensions["field"] != "$a" {
+		t.Errorf("coercion failure: extensions %v", got.Extensions)
+	}
+}
+
+// All reports each problem as its own error, at the current field, and
+// gqlgen presents each with its own code and field.
+func TestAll(t *testing.T) {
+	if All(pathCtx(), nil, nil) != nil {
+		t.Fatal("no problems must be nil")
+	}
+	err := All(pathCtx(), BadInput("vat", "vat bad"), nil, BadInput("contractNumber", "contract bad"))
+	list, ok := err.(gqlerror.List)
+	if !ok || len(list) != 2 {
+		t.Fatalf("got %#v, want a list of 2", err)
+	}
+	logger, _ := newLogger()
+	for i, want := range []string{"vat", "contractNumber"} {
+		got := Presenter(logger)(pathCtx(), list[i])
+		if got.Extensions["field"] != want || got.Extensions["code"] != string(BadUserInput) || got.Path.String() != "viewer.credits" {
+			t.Errorf("error %d: %v at %v", i, got.Extensions, got.Path)
+		}
+	}
+}

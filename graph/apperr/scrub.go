@@ -2,6 +2,7 @@ package apperr
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/vektah/gqlparser/v2/ast"
@@ -75,4 +76,24 @@ func isVariableError(err *gqlerror.Error) bool {
 	}
 	name, ok := err.Path[0].(ast.PathName)
 	return ok && name == "variable"
+}
+
+// variableField is extensions.field of a refused variable value: the
+// variable and the path inside it, "$in.items[2].rate", from gqlparser's
+// error path ["variable", "in", "items", 2, "rate"].
+func variableField(path ast.Path) string {
+	var b strings.Builder
+	b.WriteByte('$')
+	for i, el := range path[1:] {
+		switch el := el.(type) {
+		case ast.PathIndex:
+			b.WriteString("[" + strconv.Itoa(int(el)) + "]")
+		case ast.PathName:
+			if i > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(string(el))
+		}
+	}
+	return b.String()
 }

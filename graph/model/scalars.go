@@ -7,8 +7,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -18,9 +18,11 @@ import (
 	"github.com/serfigas/brilla-gateway/graph/apperr"
 )
 
-// Money is whole Colombian pesos. It serializes as a JSON integer and
-// accepts integers or integral strings on input; fractions are refused
-// rather than rounded.
+// Money is whole Colombian pesos. It serializes as a JSON integer. Input
+// is read exactly from its text, never through float64: a JSON number, a
+// number literal or a string, in plain decimal notation ("1500000",
+// "1500000.00"); a non-zero fraction is refused rather than rounded, and
+// so is an exponent.
 type Money int64
 
 // MarshalGQLContext implements graphql.ContextMarshaler.
@@ -32,38 +34,57 @@ func (m Money) MarshalGQLContext(_ context.Context, w io.Writer) error {
 // UnmarshalGQLContext implements graphql.ContextUnmarshaler. A refusal
 // names the argument or input field and never repeats the value.
 func (m *Money) UnmarshalGQLContext(ctx context.Context, v any) error {
-	var text string
-	switch v := v.(type) {
-	case int:
-		*m = Money(v)
-		return nil
-	case int64:
-		*m = Money(v)
-		return nil
-	case json.Number:
-		text = string(v)
-	case string:
-		text = v
-	case float64:
-		// Variables decoded without UseNumber arrive as float64; accept
-		// them only when exactly integral and within float's exact range.
-		if math.IsNaN(v) || v != math.Trunc(v) || v > 1<<53 || v < -(1<<53) {
-			return badScalar(ctx, "Money must be whole pesos; send large amounts as JSON integers or strings, not floating point")
-		}
-		*m = Money(int64(v))
-		return nil
-	default:
-		return badScalar(ctx, "Money must be an integer, got %s", kindOf(v))
+	text, ok := numberText(v)
+	if !ok {
+		return badScalar(ctx, "Money must be whole pesos written as digits (a JSON number or a string), got %s", kindOf(v))
 	}
-	n, err := strconv.ParseInt(text, 10, 64)
+	n, err := ParseMoney(text)
 	if errors.Is(err, strconv.ErrRange) {
 		return badScalar(ctx, "Money must be whole pesos that fit in a signed 64-bit integer")
 	}
 	if err != nil {
-		return badScalar(ctx, "Money must be whole pesos: digits only, without fraction or exponent")
+		return badScalar(ctx, "Money must be whole pesos: digits only, without a fraction or an exponent")
 	}
-	*m = Money(n)
+	*m = n
 	return nil
+}
+
+// ParseMoney reads text as whole pesos: a plain decimal ("1500000",
+// "-3", "1500000.00") whose fraction, if any, is zero. An integer past
+// 64 bits is an error wrapping strconv.ErrRange.
+func ParseMoney(text string) (Money, error) {
+	d, err := wire.ParseDecimal(text)
+	if err != nil {
+		return 0, err
+	}
+	whole, frac, _ := strings.Cut(string(d), ".")
+	if strings.Trim(frac, "0") != "" {
+		return 0, errors.New("money has a fraction")
+	}
+	n, err := strconv.ParseInt(whole, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("money: %w", err)
+	}
+	return Money(n), nil
+}
+
+// numberText is the exact text of a number input: a string, a JSON
+// number (the transports decode variables with UseNumber) or a literal
+// (the edge hands Decimal and Money number literals over as their text;
+// an integer literal of any other path arrives as int64). A float64 has
+// already lost digits and is refused: ok is false.
+func numberText(v any) (text string, ok bool) {
+	switch v := v.(type) {
+	case string:
+		return v, true
+	case json.Number:
+		return string(v), true
+	case int:
+		return strconv.Itoa(v), true
+	case int64:
+		return strconv.FormatInt(v, 10), true
+	}
+	return "", false
 }
 
 // badScalar reports an input scalar the caller must fix, naming where it
@@ -117,8 +138,17 @@ func kindOf(v any) string {
 	}
 }
 
-// Decimal is an exact decimal number, serialized as a JSON string.
+// Decimal is an exact decimal number, serialized as a JSON string. Input
+// is read exactly from its text, never through float64: a string, a JSON
+// number or a number literal, in plain decimal notation (no exponent), of
+// at most MaxDecimalDigits digits. Narrower bounds (SERPI keeps 5
+// decimals) are the domain's to check, so that they are reported with
+// every other problem of the same input.
 type Decimal string
+
+// MaxDecimalDigits bounds the digits of a Decimal input, well past any
+// number the upstreams hold (SERPI's have at most 18).
+const MaxDecimalDigits = 40
 
 // MarshalGQLContext implements graphql.ContextMarshaler.
 func (d Decimal) MarshalGQLContext(_ context.Context, w io.Writer) error {
@@ -128,23 +158,16 @@ func (d Decimal) MarshalGQLContext(_ context.Context, w io.Writer) error {
 
 // UnmarshalGQLContext implements graphql.ContextUnmarshaler.
 func (d *Decimal) UnmarshalGQLContext(ctx context.Context, v any) error {
-	var text string
-	switch v := v.(type) {
-	case string:
-		text = v
-	case int:
-		text = strconv.Itoa(v)
-	case int64:
-		text = strconv.FormatInt(v, 10)
-	case json.Number:
-		text = string(v)
-	default:
-		// float64 is refused on purpose: it has already lost exactness.
-		return badScalar(ctx, "Decimal must be a string such as \"5.00\", got %s", kindOf(v))
+	text, ok := numberText(v)
+	if !ok {
+		return badScalar(ctx, "Decimal must be a number written in decimal notation (a JSON number or a string such as \"5.00\"), got %s", kindOf(v))
 	}
 	parsed, err := wire.ParseDecimal(text)
 	if err != nil {
 		return badScalar(ctx, "Decimal must be a decimal number such as \"5.00\" (digits, an optional sign and point, no exponent)")
+	}
+	if digits := len(parsed) - strings.Count(string(parsed), "-") - strings.Count(string(parsed), "."); digits > MaxDecimalDigits {
+		return badScalar(ctx, "Decimal must have at most %d digits", MaxDecimalDigits)
 	}
 	*d = Decimal(parsed)
 	return nil

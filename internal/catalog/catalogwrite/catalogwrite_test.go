@@ -490,3 +490,45 @@ func TestBranchGeography(t *testing.T) {
 		})
 	}
 }
+
+// TestDecimalFitsSerpi: decimals are bounded to SERPI's decimal(18,5),
+// refused (never rounded) past it, and the messages never repeat the
+// number.
+func TestDecimalFitsSerpi(t *testing.T) {
+	tests := []struct {
+		in       string
+		want     wire.Decimal // sent to SERPI when accepted
+		problems int
+	}{
+		{"19.5", "19.5", 0},
+		{"5.00000", "5.00000", 0},
+		{"19.500000000", "19.50000", 0},
+		{"0.00001", "0.00001", 0},
+		{"9999999999999.99999", "9999999999999.99999", 0},
+		{"0009999999999999", "9999999999999", 0},
+		{"0.30000000000000004", "", 1},
+		{"0.000001", "", 1},
+		{"12345678901234567890.123456789", "", 1},
+		{"10000000000000", "", 1},
+		{"-1", "", 1},
+		{"-0.0000001", "", 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			c := &checker{prefix: "input"}
+			v := model.Decimal(tt.in)
+			got := c.decimal("rate", &v, true)
+			if len(c.problems) != tt.problems {
+				t.Fatalf("problems %v, want %d", c.problems, tt.problems)
+			}
+			for _, p := range c.problems {
+				if p.Field != "input.rate" || strings.Contains(p.Message, strings.TrimLeft(tt.in, "-0.")) {
+					t.Fatalf("problem %+v", p)
+				}
+			}
+			if tt.problems == 0 && got != tt.want {
+				t.Fatalf("sent %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

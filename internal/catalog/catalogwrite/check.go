@@ -136,8 +136,49 @@ func (c *checker) intRange(field string, v *int, required bool, lo, hi int) wire
 	return wire.NewInt(int64(*v))
 }
 
-// decimal is a non-negative decimal (the Decimal scalar has already
-// refused malformed numbers). Absent optional decimals are sent as null.
+// SERPI's decimal columns: the seeds and SERPI's data write rates,
+// bases, weights, volumes and stock units with 5 decimals ("valor":
+// 5.00000, "peso": 0.00000) and costs with 2; none states a precision.
+// The gateway bounds them as decimal(18,5): at most 5 decimals and 13
+// integer digits (9999999999999.99999, ten trillion pesos, far past the
+// seeds' 1000.00). 18 significant digits with scale 5 are exactly what a
+// signed 64-bit count of hundred-thousandths holds, so no reader of
+// SERPI's data rounds them. A value past the bound is refused rather than
+// rounded: SERPI would otherwise keep a different number than the one
+// the client wrote, or refuse it with its own words.
+const (
+	MaxDecimalScale         = 5
+	MaxDecimalIntegerDigits = 13
+)
+
+// CheckDecimal reports why d does not fit SERPI's decimal(18,5), or ""
+// when it does. Trailing zeros past the fifth decimal are not digits of
+// the value and are allowed ("19.500000").
+func CheckDecimal(d wire.Decimal) string {
+	whole, frac, _ := strings.Cut(strings.TrimPrefix(string(d), "-"), ".")
+	if len(strings.TrimLeft(whole, "0")) > MaxDecimalIntegerDigits {
+		return fmt.Sprintf("at most %d digits before the decimal point", MaxDecimalIntegerDigits)
+	}
+	if len(strings.TrimRight(frac, "0")) > MaxDecimalScale {
+		return fmt.Sprintf("at most %d decimals (SERPI keeps %d)", MaxDecimalScale, MaxDecimalScale)
+	}
+	return ""
+}
+
+// fitScale drops trailing zeros past SERPI's scale ("19.500000" becomes
+// "19.50000"); CheckDecimal has accepted d.
+func fitScale(d wire.Decimal) wire.Decimal {
+	whole, frac, ok := strings.Cut(string(d), ".")
+	if !ok || len(frac) <= MaxDecimalScale {
+		return d
+	}
+	return wire.Decimal(whole + "." + frac[:MaxDecimalScale])
+}
+
+// decimal is a non-negative decimal that fits SERPI's decimal(18,5) (the
+// Decimal scalar has already refused malformed numbers and read the rest
+// exactly). Absent optional decimals are sent as null. Messages never
+// repeat the number.
 func (c *checker) decimal(field string, v *model.Decimal, required bool) wire.Decimal {
 	if v == nil || *v == "" {
 		if required {
@@ -151,9 +192,13 @@ func (c *checker) decimal(field string, v *model.Decimal, required bool) wire.De
 		return ""
 	}
 	if strings.HasPrefix(string(d), "-") {
-		c.add(field, "%s must not be negative, got %s", field, d)
+		c.add(field, "%s must not be negative", field)
 	}
-	return d
+	if why := CheckDecimal(d); why != "" {
+		c.add(field, "%s must have %s", field, why)
+		return d
+	}
+	return fitScale(d)
 }
 
 // flag is a boolean; an absent optional one is false.

@@ -28,12 +28,13 @@ import (
 const Hidden = "(hidden)"
 
 // Install turns suggestions and type names off in gql's validation
-// errors. gqlgen's own switch (SetDisableSuggestion) is set too: without
-// it gqlgen puts the suggesting FieldsOnCorrectType and ScalarLeafs rules
-// back into any rule set.
-func Install(gql *handler.Server, schema *ast.Schema) {
+// errors, wrapping the rule set base returns (rules.NewDefaultRules or
+// one that extends it). gqlgen's own switch (SetDisableSuggestion) is set
+// too: without it gqlgen puts the suggesting FieldsOnCorrectType and
+// ScalarLeafs rules back into any rule set.
+func Install(gql *handler.Server, schema *ast.Schema, base func() *rules.Rules) {
 	gql.SetDisableSuggestion(true)
-	gql.SetValidationRulesFn(func() *rules.Rules { return Wrap(rules.NewDefaultRules(), schema) })
+	gql.SetValidationRulesFn(func() *rules.Rules { return Wrap(base(), schema) })
 }
 
 // withoutSuggestions maps each gqlparser rule that suggests names to its

@@ -9,6 +9,10 @@
 // 500 with a stack in the log. Check walks the operation once, each
 // fragment once however often it is spread, and refuses such a literal as
 // BAD_USER_INPUT naming the argument, without repeating the number.
+//
+// ExactNumbers (a validation rule) hands the number literals of Decimal
+// and Money to their scalars as text, so they are read exactly, as JSON
+// variables are; Check then has nothing of theirs to refuse.
 package literals
 
 import (

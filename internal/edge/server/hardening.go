@@ -147,11 +147,14 @@ func useGraphQLExtensions(gql *handler.Server, schema *ast.Schema, h Hardening, 
 	if h.TrustedDocuments != nil {
 		m.KnownOperations(h.TrustedDocuments.OperationNames()...)
 	}
+	// Decimal and Money number literals reach their scalars as written
+	// (literals.ExactNumbers), whichever rule set is in use.
 	if !h.DisableIntrospection {
 		gql.Use(extension.Introspection{})
+		gql.SetValidationRulesFn(literals.Rules)
 	} else {
 		// No "Did you mean" nor type names in validation errors either.
-		hideschema.Install(gql, schema)
+		hideschema.Install(gql, schema, literals.Rules)
 	}
 	// Admission refuses abusive documents before gqlgen parses and
 	// validates them; gqlgen's own token limit is the same, should a
