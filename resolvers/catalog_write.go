@@ -34,6 +34,9 @@ func (r *Resolver) catalogWrites() *catalogwrite.Service {
 	if turns, ok := r.Serpi.(catalogwrite.Turner); ok {
 		s.Turns = turns
 	}
+	if byCode, ok := r.Serpi.(catalogwrite.ArticleByCoder); ok {
+		s.ByCode = byCode
+	}
 	if c, ok := r.Catalog.(interface{ Fresh() *catalog.Loader }); ok {
 		s.Fresh = c.Fresh()
 	}

@@ -145,7 +145,7 @@ func (s *Service) bulk(ctx context.Context, cred serpi.Credential, n int, update
 		writeErr error
 		wrote    bool
 		failed   = map[int]bool{} // positions in b.sent
-		readBack *catalog.Index[serpi.Articulo]
+		readBack func(w serpi.Articulo) (serpi.Articulo, bool)
 	)
 	err := s.turn(ctx, cred, func(ctx context.Context) error {
 		if merge != nil {
@@ -164,12 +164,12 @@ func (s *Service) bulk(ctx context.Context, cred serpi.Credential, n int, update
 		if writeErr != nil && !refusedItems(writeErr) {
 			return nil
 		}
-		ix, err := s.fresh().Articles(ctx, cred)
+		lookup, err := s.readBackArticles(ctx, cred, b.sent, update)
 		if err != nil {
 			s.logger().WarnContext(ctx, "could not read the written articles back", "error", err)
 			return nil
 		}
-		readBack = ix
+		readBack = lookup
 		return nil
 	})
 	if err != nil {
@@ -233,9 +233,46 @@ func (s *Service) bulk(ctx context.Context, cred serpi.Credential, n int, update
 		}
 	}
 	if readBack != nil {
-		out.Articles = findArticles(readBack, written, update)
+		out.Articles = []serpi.Articulo{}
+		for _, w := range written {
+			if a, ok := readBack(w); ok {
+				out.Articles = append(out.Articles, a)
+			}
+		}
 	}
 	return out, nil
+}
+
+// readBackArticles reads the sent articles back from SERPI and returns how
+// to find each: a few by their codes (?codigo=, one call each), more with
+// one walk of the collection. After an update the article must still have
+// the id sent; after a create, the code is SERPI's unique key.
+func (s *Service) readBackArticles(ctx context.Context, cred serpi.Credential, sent []serpi.Articulo, update bool) (func(serpi.Articulo) (serpi.Articulo, bool), error) {
+	if s.ByCode != nil && len(sent) <= MaxCodeReadBacks {
+		byCode := make(map[string]serpi.Articulo, len(sent))
+		for _, w := range sent {
+			code := strings.TrimSpace(string(w.Codigo))
+			a, found, err := s.ByCode.ArticleByCode(ctx, cred, code)
+			if err != nil {
+				return nil, fmt.Errorf("read article %q back: %w", code, err)
+			}
+			if found {
+				byCode[code] = a
+			}
+		}
+		return func(w serpi.Articulo) (serpi.Articulo, bool) {
+			a, ok := byCode[strings.TrimSpace(string(w.Codigo))]
+			if ok && update && a.ID.Value != w.ID.Value {
+				return serpi.Articulo{}, false
+			}
+			return a, ok
+		}, nil
+	}
+	ix, err := s.fresh().Articles(ctx, cred)
+	if err != nil {
+		return nil, err
+	}
+	return func(w serpi.Articulo) (serpi.Articulo, bool) { return findArticle(ix, w, update) }, nil
 }
 
 // mergeCurrent lays each valid update item over its article as SERPI
@@ -276,25 +313,14 @@ func refusedItems(err error) bool {
 	return len(items) > 0
 }
 
-// findArticles looks the written items up: by id after an update, by code
-// after a create (codes are unique in SERPI; the newest holding it).
-func findArticles(ix *catalog.Index[serpi.Articulo], written []serpi.Articulo, update bool) []serpi.Articulo {
-	out := []serpi.Articulo{}
-	for _, w := range written {
-		var (
-			a  serpi.Articulo
-			ok bool
-		)
-		if update {
-			a, ok = ix.Get(w.ID.Value)
-		} else {
-			a, ok = newest(ix.Find(catalog.Query[serpi.Articulo]{Equal: map[string][]string{catalog.KeyCode: {string(w.Codigo)}}}))
-		}
-		if ok {
-			out = append(out, a)
-		}
+// findArticle looks a written item up in a walked collection: by id after
+// an update, by code after a create (codes are unique in SERPI; the newest
+// holding it).
+func findArticle(ix *catalog.Index[serpi.Articulo], w serpi.Articulo, update bool) (serpi.Articulo, bool) {
+	if update {
+		return ix.Get(w.ID.Value)
 	}
-	return out
+	return newest(ix.Find(catalog.Query[serpi.Articulo]{Equal: map[string][]string{catalog.KeyCode: {string(w.Codigo)}}}))
 }
 
 // appliedCountPattern reads "Se crearon 9 de 10 articulos".

@@ -54,6 +54,16 @@ type Turner interface {
 	InTurn(ctx context.Context, cred serpi.Credential, fn func(ctx context.Context) error) error
 }
 
+// ArticleByCoder reads one article by its code (serpi.Client).
+type ArticleByCoder interface {
+	ArticleByCode(ctx context.Context, cred serpi.Credential, code string) (serpi.Articulo, bool, error)
+}
+
+// MaxCodeReadBacks is the largest bulk write read back one article at a
+// time by code: past it, one walk of the collection (a page per
+// SERPI_PAGE_SIZE articles) costs fewer calls of the token's turn.
+const MaxCodeReadBacks = 5
+
 // Service performs catalog writes. Its zero value is not usable: Writer
 // and Catalog are required.
 type Service struct {
@@ -66,6 +76,10 @@ type Service struct {
 	// Turns holds the SERPI token's turn across a write's reads and the
 	// write itself; without it (tests) they simply run in sequence.
 	Turns Turner
+	// ByCode reads one article by its code (SERPI's ?codigo=): a bulk
+	// write of at most MaxCodeReadBacks articles reads them back that way
+	// instead of walking the collection. Nil: always walk.
+	ByCode ArticleByCoder
 	// MaxArticles caps a bulk write (DefaultMaxArticles when <= 0).
 	MaxArticles int
 	// Logger receives failures that do not fail a write that succeeded

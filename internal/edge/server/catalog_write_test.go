@@ -14,6 +14,7 @@ import (
 	"github.com/serfigas/brilla-gateway/backends/sim"
 	"github.com/serfigas/brilla-gateway/backends/simkit"
 	"github.com/serfigas/brilla-gateway/internal/auth"
+	"github.com/serfigas/brilla-gateway/internal/catalog/catalogwrite"
 	"github.com/serfigas/brilla-gateway/internal/edge/server"
 	"github.com/serfigas/brilla-gateway/internal/testutil"
 )
@@ -496,5 +497,37 @@ func TestCreatedTaxIsVisibleAtOnceOnAnotherReplica(t *testing.T) {
 		if _, again := read(writer, desc); again.Rate != "9.25" {
 			t.Fatalf("round %d: replica %d still sees rate %s after replica %d's update", round, writer, again.Rate, reader)
 		}
+	}
+}
+
+// A small bulk write reads its articles back with SERPI's ?codigo= (one
+// call per article) instead of walking the whole collection; a large one
+// walks once.
+func TestSmallArticleWritesReadBackByCode(t *testing.T) {
+	e := newEnv(t) // 150 articles: a walk is 4 GETs at the default page size
+	getArticles := func() int64 { return e.stats().Calls["GET "+serpi.PathArticulo] }
+
+	e.resetStats()
+	var small struct{ CreateArticles bulkOut }
+	e.do(createArticlesM, map[string]any{"in": []any{articleInput("BYCODE-A"), articleInput("BYCODE-B")}}, key(testKey)).ok(t, &small)
+	if got := len(small.CreateArticles.Articles); got != 2 || small.CreateArticles.Articles[1].Code != "BYCODE-B" {
+		t.Fatalf("read back %+v", small.CreateArticles.Articles)
+	}
+	if n := getArticles(); n != 2 {
+		t.Fatalf("two created articles read back with %d GETs, want 2 (one ?codigo= each)", n)
+	}
+
+	e.resetStats()
+	var large struct{ CreateArticles bulkOut }
+	var in []any
+	for i := range catalogwrite.MaxCodeReadBacks + 1 {
+		in = append(in, articleInput(fmt.Sprintf("BYWALK-%d", i)))
+	}
+	e.do(createArticlesM, map[string]any{"in": in}, key(testKey)).ok(t, &large)
+	if got := len(large.CreateArticles.Articles); got != len(in) {
+		t.Fatalf("read back %d of %d", got, len(in))
+	}
+	if n, pages := getArticles(), int64((150+2+len(in))/serpi.DefaultPageSize+1+1); n > pages {
+		t.Fatalf("%d created articles read back with %d GETs, want one walk (at most %d)", len(in), n, pages)
 	}
 }
