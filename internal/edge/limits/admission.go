@@ -34,6 +34,13 @@ const (
 	// most about 2,000 x 100 comparisons. Real documents repeat a field a
 	// few times (the same id from several fragments).
 	DefaultMaxFieldRepeats = 100
+	// FieldPairsPerRepeat derives the bound on Cost.FieldPairs from
+	// MaxFieldRepeats: validation reports one error per conflicting pair,
+	// so 100 places selected 100 times each with different arguments
+	// would build 44,550 errors (a 10 MB answer) from a 26 KB document.
+	// Real documents have a few dozen pairs (an id selected by several
+	// fragments); 50 x 100 = 5,000 pairs is a bounded answer.
+	FieldPairsPerRepeat = 50
 	// DefaultVerdictCacheEntries is how many admitted documents are
 	// remembered, by SHA-256 of their text.
 	DefaultVerdictCacheEntries = 10_000
@@ -62,6 +69,8 @@ func (l Limits) check(c Cost) *gqlerror.Error {
 		return refuse("operation selects %s fields once its fragments are expanded; the limit is %d", formatCount(c.Fields), l.MaxFields)
 	case l.MaxFieldRepeats > 0 && c.FieldRepeats > l.MaxFieldRepeats:
 		return refuse("operation selects one field %s times in the same place; the limit is %d", formatCount(c.FieldRepeats), l.MaxFieldRepeats)
+	case l.MaxFieldRepeats > 0 && c.FieldPairs > l.MaxFieldRepeats*FieldPairsPerRepeat:
+		return refuse("operation has %s pairs of selections of the same response places; the limit is %d", formatCount(c.FieldPairs), l.MaxFieldRepeats*FieldPairsPerRepeat)
 	case l.NoIntrospection && c.Introspection:
 		return refuse("introspection is disabled on this endpoint")
 	case c.FragmentCycle:
@@ -81,7 +90,7 @@ func (l Limits) admit(doc *ast.QueryDocument) *gqlerror.Error {
 		return err
 	}
 	if l.MaxFieldRepeats > 0 {
-		c.FieldRepeats = m.fieldRepeats(doc)
+		c.FieldRepeats, c.FieldPairs = m.fieldRepeats(doc)
 		return l.check(c)
 	}
 	return nil

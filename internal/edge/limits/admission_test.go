@@ -62,6 +62,8 @@ func TestAdmission(t *testing.T) {
 		{"repeats within the field limit", defaultLimits(), repeated(500), "BAD_USER_INPUT", "one field 500 times"},
 		{"repeats merged through same-named fields", defaultLimits(), "{" + strings.Repeat(" viewer {"+strings.Repeat(" vat", 20)+" }", 20) + " }", "BAD_USER_INPUT", "400 times"},
 		{"repeats through fragments", defaultLimits(), "{ viewer { ...A ...B } } fragment A on Customer { ...C ...C } fragment B on Customer { ...C ...C } fragment C on Customer {" + strings.Repeat(" vat", 30) + " }", "BAD_USER_INPUT", "120 times"},
+		{"conflicting pairs within the repeat limit", defaultLimits(), differingArguments(80), "BAD_USER_INPUT", "12640 pairs"},
+		{"one place selected 100 times is within the pair limit", defaultLimits(), "{" + strings.Repeat(" __typename", 100) + " }", "", ""},
 		{"a few repeats are fine", defaultLimits(), "{ viewer { vat ...A } } fragment A on Customer { vat name: vat }", "", ""},
 		{"depth", defaultLimits(), "{ a { b { c { d { e { f { g { h { i { j { k } } } } } } } } } } }", "BAD_USER_INPUT", "11 levels deep"},
 		{"aliases after expansion", defaultLimits(), "{ ...A ...A } fragment A on Query {" + strings.Repeat(" x: __typename", 30) + " }", "BAD_USER_INPUT", "60 aliases"},
@@ -108,7 +110,7 @@ func TestFragmentsAreMeasuredOnce(t *testing.T) {
 		if c.Fields != add(1, expansion) {
 			t.Errorf("%d levels: %d fields, want %d", levels, c.Fields, add(1, expansion))
 		}
-		if r := m.fieldRepeats(doc); m.pathsBuilt != len(doc.Fragments) || r != expansion {
+		if r, _ := m.fieldRepeats(doc); m.pathsBuilt != len(doc.Fragments) || r != expansion {
 			t.Errorf("%d levels: %d path trees for %d fragments, %d repeats", levels, m.pathsBuilt, len(doc.Fragments), r)
 		}
 	}
@@ -251,4 +253,15 @@ func FuzzAdmission(f *testing.F) {
 			t.Fatal("verdict changed")
 		}
 	})
+}
+
+// differingArguments selects taxes and branches n times each, each time
+// with another page size: every pair of one field conflicts.
+func differingArguments(n int) string {
+	var b strings.Builder
+	b.WriteString("{")
+	for i := range n {
+		fmt.Fprintf(&b, " taxes(first: %d) { totalCount } branches(first: %d) { totalCount }", i+1, i+1)
+	}
+	return b.String() + " }"
 }

@@ -28,6 +28,10 @@ type Cost struct {
 	// them. The validation rule OverlappingFieldsCanBeMerged compares
 	// those selections pairwise: its work is about Fields x FieldRepeats.
 	FieldRepeats int
+	// FieldPairs is the number of pairs of selections of one place, summed
+	// over the places: what OverlappingFieldsCanBeMerged compares, and the
+	// most errors it can report (one per conflicting pair).
+	FieldPairs int
 	// Introspection reports a __schema or __type field anywhere.
 	Introspection bool
 	// FragmentCycle reports fragments that spread each other in a cycle
@@ -114,7 +118,7 @@ func newMeasurer(doc *ast.QueryDocument) *measurer {
 // document with unused fragments anyway).
 func Measure(doc *ast.QueryDocument) Cost {
 	c, m := measure(doc)
-	c.FieldRepeats = m.fieldRepeats(doc)
+	c.FieldRepeats, c.FieldPairs = m.fieldRepeats(doc)
 	return c
 }
 
@@ -211,21 +215,24 @@ type pathNode struct {
 	children pathTree
 }
 
-// fieldRepeats returns the most selections of one response path, in any
-// operation or fragment of doc. Call it once measure's Fields is within
-// the limit: merging a fragment's tree at a spread costs the tree's size,
-// which the fragment's expansion bounds.
-func (m *measurer) fieldRepeats(doc *ast.QueryDocument) int {
-	most := 0
+// fieldRepeats returns the most selections of one response path and the
+// largest sum of pairs of selections of one path, in any operation or
+// fragment of doc. Call it once measure's Fields is within the limit:
+// merging a fragment's tree at a spread costs the tree's size, which the
+// fragment's expansion bounds.
+func (m *measurer) fieldRepeats(doc *ast.QueryDocument) (most, pairs int) {
 	for _, op := range doc.Operations {
 		t := pathTree{}
 		m.paths(op.SelectionSet, t)
 		most = max(most, t.mostRepeated())
+		pairs = max(pairs, t.pairs())
 	}
 	for _, f := range doc.Fragments {
-		most = max(most, m.fragmentPaths(f.Name).mostRepeated())
+		t := m.fragmentPaths(f.Name)
+		most = max(most, t.mostRepeated())
+		pairs = max(pairs, t.pairs())
 	}
-	return most
+	return most, pairs
 }
 
 // paths adds set's response paths to into.
@@ -292,6 +299,15 @@ func (t pathTree) merge(src pathTree) {
 			n.children.merge(s.children)
 		}
 	}
+}
+
+// pairs sums, over every path, the pairs among its selections.
+func (t pathTree) pairs() int {
+	sum := 0
+	for _, n := range t {
+		sum = add(sum, add(mul(n.count, n.count-1)/2, n.children.pairs()))
+	}
+	return sum
 }
 
 func (t pathTree) mostRepeated() int {

@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -163,7 +164,7 @@ func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor,
 	if errs != nil {
 		// A request error: nothing ran, so the answer has no data entry
 		// (GraphQL over HTTP), whatever the media type.
-		resp := exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), errs)
+		resp := exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), capErrors(errs))
 		writeJSON(w, media, requestErrorStatus(media, resp.Errors), requestError{Errors: resp.Errors, Extensions: resp.Extensions})
 		return
 	}
@@ -175,6 +176,26 @@ func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor,
 	}
 	responses, ctx := exec.DispatchOperation(ctx, opCtx)
 	writeJSON(w, media, http.StatusOK, responses(ctx))
+}
+
+// MaxRequestErrors is the most errors a request error lists, as
+// graphql-js stops validation at 100: a document within every admission
+// limit can still break one rule many times over, and the client needs
+// the first few to fix it, not a megabyte of them.
+const MaxRequestErrors = 100
+
+// capErrors keeps the first MaxRequestErrors of errs and says how many
+// more there were.
+func capErrors(errs gqlerror.List) gqlerror.List {
+	if len(errs) <= MaxRequestErrors {
+		return errs
+	}
+	more := &gqlerror.Error{Message: fmt.Sprintf("%d more errors were found and are not listed", len(errs)-MaxRequestErrors)}
+	errcode.Set(more, errcode.ValidationFailed)
+	if code, ok := errs[0].Extensions["code"].(string); ok {
+		more.Extensions = map[string]any{"code": code}
+	}
+	return append(errs[:MaxRequestErrors:MaxRequestErrors], more)
 }
 
 // requestError is the answer to a request that did not run: no data.
