@@ -89,6 +89,9 @@ func (l Limits) admit(doc *ast.QueryDocument) *gqlerror.Error {
 	if err := l.check(c); err != nil {
 		return err
 	}
+	if err := singleRootSubscriptions(doc); err != nil {
+		return err
+	}
 	if l.MaxFieldRepeats > 0 {
 		c.FieldRepeats, c.FieldPairs = m.fieldRepeats(doc)
 		return l.check(c)
@@ -185,4 +188,42 @@ func (a *Admission) parse(query string) (*ast.QueryDocument, *gqlerror.Error) {
 	}
 	errcode.Set(gqlErr, errcode.ParseFailed)
 	return nil, gqlErr
+}
+
+// singleRootSubscriptions refuses a subscription that selects more than
+// one root field. The spec's rule counts response keys, and gqlparser's
+// misses two aliases of one field, which then fail inside gqlgen as an
+// internal error rather than as the caller's document.
+func singleRootSubscriptions(doc *ast.QueryDocument) *gqlerror.Error {
+	for _, op := range doc.Operations {
+		if op.Operation != ast.Subscription {
+			continue
+		}
+		if n := rootFields(doc, op.SelectionSet, map[string]bool{}); n > 1 {
+			err := gqlerror.Errorf("a subscription selects exactly one root field; this one selects %d", n)
+			errcode.Set(err, errcode.ValidationFailed)
+			return err
+		}
+	}
+	return nil
+}
+
+// rootFields counts the fields of set, through its fragments (each named
+// fragment once: a cycle is validation's to refuse).
+func rootFields(doc *ast.QueryDocument, set ast.SelectionSet, seen map[string]bool) int {
+	n := 0
+	for _, sel := range set {
+		switch sel := sel.(type) {
+		case *ast.Field:
+			n++
+		case *ast.InlineFragment:
+			n += rootFields(doc, sel.SelectionSet, seen)
+		case *ast.FragmentSpread:
+			if f := doc.Fragments.ForName(sel.Name); f != nil && !seen[sel.Name] {
+				seen[sel.Name] = true
+				n += rootFields(doc, f.SelectionSet, seen)
+			}
+		}
+	}
+	return n
 }

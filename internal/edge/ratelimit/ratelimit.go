@@ -244,10 +244,34 @@ func (o Operations) InterceptOperation(ctx context.Context, next graphql.Operati
 // (see clientAddr).
 func ClientAddr(r *http.Request, trusted []netip.Prefix) string { return clientAddr(r, trusted) }
 
-// clientAddr is the caller's address: the connection's, or, when the
-// connection comes from a trusted proxy, the right-most address of
-// X-Forwarded-For that is not itself a trusted proxy.
+// IPv6PrefixBits is how much of an IPv6 address identifies one client:
+// a subscriber is routinely given a whole /64, so counting each /128 on
+// its own would hand one client 2^64 budgets.
+const IPv6PrefixBits = 64
+
+// clientAddr is the caller's address for per-address limits: the
+// connection's, or, when the connection comes from a trusted proxy, the
+// right-most address of X-Forwarded-For that is not itself a trusted
+// proxy; an IPv6 address stands for its /64 (IPv6PrefixBits).
 func clientAddr(r *http.Request, trusted []netip.Prefix) string {
+	return limitIdentity(forwardedAddr(r, trusted))
+}
+
+// limitIdentity maps an address to what the limits count: IPv4 (and
+// IPv4-mapped IPv6) addresses as they are, IPv6 by their /64.
+func limitIdentity(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	return netip.PrefixFrom(a, IPv6PrefixBits).Masked().String()
+}
+
+func forwardedAddr(r *http.Request, trusted []netip.Prefix) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr

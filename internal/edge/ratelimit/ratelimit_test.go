@@ -171,3 +171,33 @@ func TestFallbackKeepsLimitingThroughAnOutage(t *testing.T) {
 		t.Fatalf("outage logged %d times", n)
 	}
 }
+
+// One IPv6 client holds a /64: its addresses share one budget, while IPv4
+// addresses (mapped or not) stay their own.
+func TestClientAddrGroupsIPv6By64(t *testing.T) {
+	trusted, err := ParsePrefixes("10.0.0.0/8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		remote, forwarded, want string
+	}{
+		{"[2001:db8:1:2::1]:443", "", "2001:db8:1:2::/64"},
+		{"[2001:db8:1:2:ffff:ffff:ffff:ffff]:443", "", "2001:db8:1:2::/64"},
+		{"[2001:db8:1:3::1]:443", "", "2001:db8:1:3::/64"},
+		{"203.0.113.7:5", "", "203.0.113.7"},
+		{"[::ffff:203.0.113.7]:5", "", "203.0.113.7"},
+		{"10.0.0.1:5", "2001:db8:9:9:1:2:3:4", "2001:db8:9:9::/64"},
+		{"10.0.0.1:5", "198.51.100.4", "198.51.100.4"},
+	}
+	for _, tt := range tests {
+		req := httptest.NewRequest(http.MethodPost, "/graphql", nil)
+		req.RemoteAddr = tt.remote
+		if tt.forwarded != "" {
+			req.Header.Set("X-Forwarded-For", tt.forwarded)
+		}
+		if got := ClientAddr(req, trusted); got != tt.want {
+			t.Errorf("%s (X-Forwarded-For %q): %q, want %q", tt.remote, tt.forwarded, got, tt.want)
+		}
+	}
+}
