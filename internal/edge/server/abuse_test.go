@@ -1433,3 +1433,21 @@ func TestAbuse8_WebsocketHandshakeRefusalsAreCoded(t *testing.T) {
 		})
 	}
 }
+
+// TestAbuse8_LongGETIsACoded414: a GET whose query string is too long is
+// refused by the gateway (414 BAD_REQUEST) before net/http's own header
+// limit would answer 431 in plain text.
+func TestAbuse8_LongGETIsACoded414(t *testing.T) {
+	nothingStaysBehind(t)
+	e := newEnv(t)
+	srv := httptest.NewServer(e.gateway)
+	t.Cleanup(srv.Close)
+	query := "{ taxes(first: 1) { totalCount } }" + strings.Repeat(" ", 200<<10)
+	resp, err := srv.Client().Get(srv.URL + "/graphql?query=" + url.QueryEscape(query))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	newReply(resp.StatusCode, resp.Header, body).coded(t, http.StatusRequestURITooLong, "BAD_REQUEST")
+}

@@ -127,7 +127,7 @@ func (h *HTTP) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExec
 	)
 	switch r.Method {
 	case http.MethodGet:
-		params, rf = DecodeQueryString(r.URL.RawQuery, h.cfg.MaxBodyBytes)
+		params, rf = DecodeQueryString(r.URL.RawQuery, min(h.cfg.MaxBodyBytes, MaxQueryStringBytes))
 	case http.MethodPost:
 		switch mt, ctParams, err := mime.ParseMediaType(r.Header.Get("Content-Type")); {
 		case err != nil:
@@ -177,6 +177,13 @@ func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor,
 	responses, ctx := exec.DispatchOperation(ctx, opCtx)
 	writeJSON(w, media, http.StatusOK, responses(ctx))
 }
+
+// MaxQueryStringBytes bounds a GET request's query string, well below the
+// HTTP server's own header limit (Go's default, 1 MB, answered 431 in
+// plain text before any handler runs), so that a long GET gets the coded
+// 414 that says to POST instead. Browsers and proxies cut URLs far
+// shorter anyway; persisted queries keep GET URLs small.
+const MaxQueryStringBytes = 64 << 10
 
 // MaxRequestErrors is the most errors a request error lists, as
 // graphql-js stops validation at 100: a document within every admission
