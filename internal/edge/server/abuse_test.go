@@ -1131,6 +1131,63 @@ func TestAbuse4_UploadMemory(t *testing.T) {
 	}
 }
 
+// Finding 4 (review): multipart requests that announce a chunked body,
+// send one boundary and stall held the whole upload budget (each reserved
+// the maximum upload before reading), so every real upload got 503 for
+// the request deadline. Now a request holds only the blocks its bytes
+// arrived in: a real register upload succeeds beside two stalled ones,
+// and the stalled ones leave nothing behind once their sockets close.
+func TestAbuse4_StalledUploadsDoNotHoldTheBudget(t *testing.T) {
+	nothingStaysBehind(t)
+	e, _ := newRegisterEnv(t, sim.Config{}, nil)
+	srv := httptest.NewServer(e.gateway)
+	t.Cleanup(srv.Close)
+
+	head := "POST /graphql HTTP/1.1\r\nHost: gateway\r\n" + multipartCT +
+		"\r\nTransfer-Encoding: chunked\r\n\r\n"
+	chunk := "--" + regBoundary
+	for range 2 {
+		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		if _, err := fmt.Fprintf(conn, "%s%x\r\n%s\r\n", head, len(chunk), chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Let the gateway take both stalled requests in before the real one
+	// (before the fix each reserved 16 MiB of the 32 MiB budget at once).
+	time.Sleep(300 * time.Millisecond)
+
+	{
+		body := multipartBody(t, registerMutation, map[string]any{"in": regInput(uploadSlot("cedula.jpg"))}, []regFile{
+			{path: "variables.in.attachments.0.file", filename: "cedula.jpg", ctype: "image/jpeg", content: regJPEG},
+		})
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/graphql", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "multipart/form-data; boundary="+regBoundary)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("a real upload beside two stalled ones: %d %s", resp.StatusCode, raw)
+		}
+		var res result
+		if err := json.Unmarshal(raw, &res); err != nil {
+			t.Fatalf("%d %s", resp.StatusCode, raw)
+		}
+		res.raw = string(raw)
+		var out registerPayload
+		res.ok(t, &out)
+	}
+	if n := e.registerCount(); n != 1 {
+		t.Fatalf("%d register calls, want 1", n)
+	}
+}
+
 // ---- smallfix ----
 
 // Finding 6: a Money value no int64 holds (or no number at all) is the

@@ -1,13 +1,20 @@
 package transport
 
-import "sync"
+import (
+	"errors"
+	"io"
+	"sync"
+)
 
 // UploadBudget bounds the bytes of multipart requests the process holds at
-// once. A multipart request reserves its Content-Length (or the whole
-// upload limit when it has none) before a byte is read, reads at most
-// that, and gives it back only after its answer is written, so the
-// resolvers' own copies of the files (register checks each document and
-// sends it to Brilla as base64 in JSON) are covered too.
+// once. A multipart request reserves budget as its bytes arrive, one
+// 64 KiB block ahead of what it has read (see budgetedBody), never more
+// than its own maximum (its Content-Length, or the upload limit when it
+// has none), and gives all of it back only after its answer is written, so
+// the resolvers' own copies of the files (register checks each document
+// and sends it to Brilla as base64 in JSON) are covered too. A client that
+// sends a few bytes and stalls therefore holds one block, not the length
+// it announced: stalled requests cannot starve real uploads.
 //
 // Why a budget for in-memory buffers rather than temporary files: register
 // needs every document in memory anyway (it sniffs, hashes and base64-
@@ -16,7 +23,8 @@ import "sync"
 // bounds the peak is how many uploads run at once. A request that does not
 // fit is refused at once (503 RATE_LIMITED with Retry-After) instead of
 // queueing: a queue would hold the client's connection and bytes in the
-// kernel without bound.
+// kernel without bound. A request whose next block does not fit is
+// refused the same way, part-way through, and gives back what it held.
 type UploadBudget struct {
 	mu   sync.Mutex
 	max  int64
@@ -53,3 +61,67 @@ func (b *UploadBudget) InUse() int64 {
 
 // Max is the budget's size.
 func (b *UploadBudget) Max() int64 { return b.max }
+
+// budgetBlockBytes is how far ahead of the bytes read a request reserves:
+// one file chunk, the most a read can need before its bytes are counted.
+const budgetBlockBytes = fileChunkBytes
+
+// errUploadBudgetFull is returned by budgetedBody.Read when the budget
+// cannot cover the request's next block.
+var errUploadBudgetFull = errors.New("transport: the upload budget is full")
+
+// budgetedBody reads a request body within an UploadBudget: before a read
+// goes past what is reserved it reserves the next block (at most max bytes
+// in all, the request's own maximum), and refuses with errUploadBudgetFull
+// when the block does not fit. Every read is cut to what is reserved, so the request never holds
+// a byte the budget does not cover. Not safe for concurrent use (one
+// request's handler reads it); release gives everything back.
+type budgetedBody struct {
+	r        io.Reader
+	budget   *UploadBudget
+	max      int64 // the most this request may reserve
+	reserved int64
+	read     int64
+}
+
+// newBudgetedBody reads r within budget, reserving at most max bytes.
+func newBudgetedBody(r io.Reader, budget *UploadBudget, max int64) *budgetedBody {
+	return &budgetedBody{r: r, budget: budget, max: max}
+}
+
+// Read implements io.Reader.
+func (b *budgetedBody) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	room := b.reserved - b.read
+	switch {
+	case room > 0:
+	case b.reserved >= b.max:
+		// The request has read its maximum: one byte more can only be
+		// the end of the body or the byte that makes it too long (the
+		// caller's http.MaxBytesReader refuses it), so it goes through
+		// unreserved, and a request of exactly max bytes needs no more
+		// than max.
+		room = 1
+	default:
+		block := min(budgetBlockBytes, b.max-b.reserved)
+		if !b.budget.TryAcquire(block) {
+			return 0, errUploadBudgetFull
+		}
+		b.reserved += block
+		room = block
+	}
+	if int64(len(p)) > room {
+		p = p[:room]
+	}
+	n, err := b.r.Read(p)
+	b.read += int64(n)
+	return n, err
+}
+
+// release gives back everything the body reserved.
+func (b *budgetedBody) release() {
+	b.budget.Release(b.reserved)
+	b.reserved, b.read = 0, 0
+}

@@ -42,19 +42,18 @@ func (h *HTTP) serveMultipart(w http.ResponseWriter, r *http.Request, exec graph
 		refuse(w, media, tooLarge("the multipart request", limit))
 		return
 	}
-	reserve := r.ContentLength
-	if reserve < 0 {
-		reserve = limit
+	// The request's own maximum: its length, or the limit when chunked.
+	// The body is cut there (413 past it); the budget is reserved block by
+	// block as bytes arrive, never more than that.
+	own := r.ContentLength
+	if own < 0 {
+		own = limit
 	}
-	if !h.cfg.Uploads.TryAcquire(reserve) {
-		refuse(w, media, &Refusal{Status: http.StatusServiceUnavailable, Code: apperr.RateLimited, RetryAfter: uploadRetryAfter,
-			Message: "the gateway is receiving as many uploads as it holds at once: retry in a moment"})
-		return
-	}
+	budgeted := newBudgetedBody(r.Body, h.cfg.Uploads, own)
 	// Held until the answer is written: execution's copies of the files
 	// count against the budget too.
-	defer h.cfg.Uploads.Release(reserve)
-	body := http.MaxBytesReader(w, r.Body, reserve)
+	defer budgeted.release()
+	body := http.MaxBytesReader(w, io.NopCloser(budgeted), own)
 	defer body.Close()
 	params, rf := ReadMultipart(body, boundary, MultipartLimits{MaxJSONBytes: h.cfg.MaxBodyBytes, MaxFiles: h.cfg.MaxUploadFiles})
 	if rf != nil {
@@ -147,8 +146,17 @@ func ReadMultipart(body io.Reader, boundary string, lim MultipartLimits) (*graph
 	return params, nil
 }
 
+// uploadsFull is the refusal for a request the upload budget cannot hold.
+func uploadsFull() *Refusal {
+	return &Refusal{Status: http.StatusServiceUnavailable, Code: apperr.RateLimited, RetryAfter: uploadRetryAfter,
+		Message: "the gateway is receiving as many uploads as it holds at once: retry in a moment"}
+}
+
 // partFailure is the refusal for a multipart reading error.
 func partFailure(err error, msg string) *Refusal {
+	if errors.Is(err, errUploadBudgetFull) {
+		return uploadsFull()
+	}
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		return tooLarge("the multipart request", tooBig.Limit)
@@ -295,6 +303,12 @@ func readChunks(r io.Reader) (*chunks, error) {
 			n += m
 		}
 		if n > 0 {
+			if n < len(buf) {
+				// The part's last chunk: keep only its bytes, so many
+				// small files hold what they sent (what the upload
+				// budget counts), not a whole chunk each.
+				buf = append([]byte(nil), buf[:n]...)
+			}
 			c.bufs = append(c.bufs, buf[:n])
 			c.size += int64(n)
 		}
