@@ -81,10 +81,11 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&uploadBudget, "upload-budget-bytes", env("UPLOAD_BUDGET_BYTES", "0"), "bytes of multipart uploads held in memory at once across all requests; an upload that does not fit is refused (503 RATE_LIMITED, Retry-After); 0: two maximum-size requests (UPLOAD_BUDGET_BYTES)")
 	fs.StringVar(&keyWindow, "idempotency-key-window", env("IDEMPOTENCY_KEY_WINDOW", registration.DefaultKeyWindow.String()), "register: how long an Idempotency-Key is remembered (IDEMPOTENCY_KEY_WINDOW)")
 	fs.StringVar(&dedupeWindow, "register-dedupe-window", env("REGISTER_DEDUPE_WINDOW", registration.DefaultInputWindow.String()), "register: how long an identical registration returns the first one's result (REGISTER_DEDUPE_WINDOW)")
-	var pollMin, pollMax, wsPing, maxSubs, wsOrigins string
+	var pollMin, pollMax, wsPing, maxSubs, maxWebsockets, wsOrigins string
 	fs.StringVar(&pollMin, "registration-poll-min", env("REGISTRATION_POLL_MIN", regwatch.DefaultPollMin.String()), "first interval between polls of a watched registration; doubles up to the max (REGISTRATION_POLL_MIN)")
 	fs.StringVar(&pollMax, "registration-poll-max", env("REGISTRATION_POLL_MAX", regwatch.DefaultPollMax.String()), "longest interval between polls of a watched registration (REGISTRATION_POLL_MAX)")
 	fs.StringVar(&maxSubs, "max-subscriptions-per-connection", env("MAX_SUBSCRIPTIONS_PER_CONNECTION", strconv.Itoa(server.DefaultSubscriptionsPerConnection)), "subscriptions one websocket may run at once (MAX_SUBSCRIPTIONS_PER_CONNECTION)")
+	fs.StringVar(&maxWebsockets, "max-websockets-per-address", env("MAX_WEBSOCKETS_PER_ADDRESS", strconv.Itoa(server.DefaultWebsocketsPerAddress)), "websockets one client address may hold open at once; more are refused (429 RATE_LIMITED) (MAX_WEBSOCKETS_PER_ADDRESS)")
 	fs.StringVar(&wsOrigins, "websocket-origins", getenv("WEBSOCKET_ORIGINS"), "comma-separated origins, besides the gateway's own, whose pages may open websockets: app.example.com, *.example.com, https://app.example.com (WEBSOCKET_ORIGINS)")
 	fs.StringVar(&wsPing, "websocket-ping", env("WEBSOCKET_PING", server.DefaultWebsocketPing.String()), "interval of websocket pings and SSE keepalives (WEBSOCKET_PING)")
 	fs.StringVar(&o.hashKey, "hash-api-key", "", "print the sha256 of an API key for API_KEYS and exit")
@@ -154,6 +155,11 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		errs = append(errs, fmt.Errorf("MAX_SUBSCRIPTIONS_PER_CONNECTION must be a positive whole number, got %q", maxSubs))
 	} else {
 		o.gateway.SubscriptionsPerConnection = v
+	}
+	if v, err := strconv.Atoi(strings.TrimSpace(maxWebsockets)); err != nil || v < 1 {
+		errs = append(errs, fmt.Errorf("MAX_WEBSOCKETS_PER_ADDRESS must be a positive whole number, got %q", maxWebsockets))
+	} else {
+		o.gateway.WebsocketsPerAddress = v
 	}
 	for _, origin := range strings.Split(wsOrigins, ",") {
 		if origin = strings.TrimSpace(origin); origin != "" {

@@ -1508,3 +1508,176 @@ func TestAbuse8_LongGETIsACoded414(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	newReply(resp.StatusCode, resp.Header, body).coded(t, http.StatusRequestURITooLong, "BAD_REQUEST")
 }
+
+// wsRefusal dials url expecting the upgrade to be refused, and returns
+// the HTTP status and the refusal's one error.
+func wsRefusal(t *testing.T, url string, header http.Header) (int, gqlError) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}, HTTPHeader: header})
+	if err == nil {
+		_ = c.CloseNow()
+		t.Fatal("the websocket was accepted")
+	}
+	if resp == nil {
+		t.Fatalf("no HTTP answer: %v", err)
+	}
+	var body struct{ Errors []gqlError }
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || len(body.Errors) != 1 {
+		t.Fatalf("refusal body: %+v (%v)", body, err)
+	}
+	if resp.Header.Get("Retry-After") == "" {
+		t.Error("no Retry-After on the refusal")
+	}
+	return resp.StatusCode, body.Errors[0]
+}
+
+// Finding 1 (idle websockets): one address holds at most
+// MAX_WEBSOCKETS_PER_ADDRESS (64) websockets open, initialised or not,
+// whatever X-Forwarded-For it sends from an untrusted peer; the next
+// upgrade is refused with 429 RATE_LIMITED and retryAfterSeconds, and a
+// websocket that ends, whichever way, frees its slot.
+func TestAbuse1_WebsocketsPerAddressAreCapped(t *testing.T) {
+	nothingStaysBehind(t)
+	e := newEnv(t)
+	srv := httptest.NewServer(newGateway(t, e, nil))
+	t.Cleanup(srv.Close)
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/graphql"
+
+	// 64 idle websockets: half initialised, half that never send a thing.
+	var mu sync.Mutex
+	var open []*websocket.Conn
+	var wg sync.WaitGroup
+	for i := range server.DefaultWebsocketsPerAddress {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var c *websocket.Conn
+			if i%2 == 0 {
+				w, err := tryDialWS(url, nil, nil)
+				if err != nil {
+					t.Errorf("websocket %d: %v", i, err)
+					return
+				}
+				c = w.conn
+			} else {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				var err error
+				if c, _, err = websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}}); err != nil {
+					t.Errorf("websocket %d: %v", i, err)
+					return
+				}
+			}
+			mu.Lock()
+			open = append(open, c)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	for _, header := range []http.Header{nil, {"X-Forwarded-For": {"203.0.113.9"}}} {
+		status, refusal := wsRefusal(t, url, header)
+		if status != http.StatusTooManyRequests || refusal.code() != "RATE_LIMITED" || refusal.Extensions["retryAfterSeconds"] == nil {
+			t.Fatalf("websocket 65 (%v): %d %+v, want 429 RATE_LIMITED with retryAfterSeconds", header, status, refusal)
+		}
+	}
+	// Plain requests from the address are not affected.
+	var typename map[string]any
+	post(t, srv.Config.Handler, `{ __typename }`, nil, key(testKey)).ok(t, &typename)
+
+	// One closed normally, one dropped, one closed by the server (a
+	// second init): three slots free.
+	_ = open[0].Close(websocket.StatusNormalClosure, "")
+	_ = open[1].CloseNow()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = open[2].Write(ctx, websocket.MessageText, []byte(`{"type":"connection_init"}`))
+	_ = open[2].Write(ctx, websocket.MessageText, []byte(`{"type":"connection_init"}`))
+	var again []*wsClient
+	if !waitFor(10*time.Second, func() bool {
+		if c, err := tryDialWS(url, map[string]any{"X-Api-Key": testKey}, nil); err == nil {
+			again = append(again, c)
+		}
+		return len(again) == 3
+	}) {
+		t.Fatalf("%d websockets after three ended, want 3", len(again))
+	}
+	if status, _ := wsRefusal(t, url, nil); status != http.StatusTooManyRequests {
+		t.Fatalf("over the cap again: %d, want 429", status)
+	}
+	for _, c := range open {
+		_ = c.CloseNow()
+	}
+	for _, c := range again {
+		_ = c.conn.CloseNow()
+	}
+	// All slots free again once everything closed.
+	if !waitFor(10*time.Second, func() bool {
+		c, err := tryDialWS(url, nil, nil)
+		if err == nil {
+			_ = c.conn.CloseNow()
+		}
+		return err == nil
+	}) {
+		t.Fatal("no websocket after all closed")
+	}
+}
+
+// Finding 1 (setting): MAX_WEBSOCKETS_PER_ADDRESS lowers the cap.
+func TestAbuse1_WebsocketsPerAddressSetting(t *testing.T) {
+	e := newEnv(t)
+	srv := httptest.NewServer(newGateway(t, e, func(c *server.Config) { c.WebsocketsPerAddress = 2 }))
+	t.Cleanup(srv.Close)
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/graphql"
+	dialWS(t, url, nil, nil)
+	dialWS(t, url, nil, nil)
+	if status, refusal := wsRefusal(t, url, nil); status != http.StatusTooManyRequests || refusal.code() != "RATE_LIMITED" {
+		t.Fatalf("third websocket: %d %+v, want 429 RATE_LIMITED", status, refusal)
+	}
+}
+
+// Finding 1 (subscribe messages): a subscribe gqlgen cannot use (its
+// payload not an operation object, no id) closes the socket with 4400
+// instead of an uncoded "invalid json" error on a socket left open, and a
+// subscribe reusing a running subscription's id closes it with 4409.
+func TestAbuse1_BadSubscribeCloses(t *testing.T) {
+	se := newSubEnv(t, 1, time.Hour, false, nil)
+	url := se.replicas[0].wsURL()
+	// A registration that stays PENDING: its watch runs until stopped.
+	watch := map[string]any{"query": watchQuery, "variables": map[string]any{"code": se.register(t, "1234567891")}}
+	for _, tc := range []struct {
+		name     string
+		messages []map[string]any
+		code     websocket.StatusCode
+	}{
+		{"payload a string", []map[string]any{{"type": "subscribe", "id": "1", "payload": "x"}}, 4400},
+		{"variables a string", []map[string]any{{"type": "subscribe", "id": "1", "payload": map[string]any{"query": "{ __typename }", "variables": "x"}}}, 4400},
+		{"no payload", []map[string]any{{"type": "subscribe", "id": "1"}}, 4400},
+		{"no id", []map[string]any{{"type": "subscribe", "payload": map[string]any{"query": "{ __typename }"}}}, 4400},
+		{"id still running", []map[string]any{
+			{"type": "subscribe", "id": "w", "payload": watch},
+			{"type": "subscribe", "id": "w", "payload": watch},
+		}, 4409},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dialWS(t, url, map[string]any{"X-Api-Key": testKey}, nil)
+			for _, m := range tc.messages {
+				if err := c.write(m); err != nil {
+					t.Fatalf("write: %v", err)
+				}
+			}
+			select {
+			case <-c.done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the socket is still open 5s later")
+			}
+			if got := websocket.CloseStatus(c.err); got != tc.code {
+				t.Fatalf("closed with %d (%v), want %d", got, c.err, tc.code)
+			}
+		})
+	}
+}

@@ -131,6 +131,10 @@ type Config struct {
 	// connection runs at once; the next one is refused (RATE_LIMITED).
 	// DefaultSubscriptionsPerConnection when zero.
 	SubscriptionsPerConnection int
+	// WebsocketsPerAddress caps the websockets one client address (as
+	// TRUSTED_PROXIES resolves it) holds open at once; the next upgrade is
+	// refused (429 RATE_LIMITED). DefaultWebsocketsPerAddress when zero.
+	WebsocketsPerAddress int
 	// WebsocketOrigins lists the origins, besides the gateway's own, whose
 	// pages may open websockets: host patterns matched with path.Match
 	// ("app.example.com", "*.example.com") or scheme://host patterns

@@ -29,6 +29,7 @@ const (
 	DefaultSubscriptionsPerConnection = 10
 	DefaultWebsocketPing              = 25 * time.Second
 	DefaultWebsocketInitTimeout       = 10 * time.Second
+	DefaultWebsocketsPerAddress       = streams.DefaultWebsocketsPerAddress
 )
 
 // validateStreaming reports the problems of the subscription settings.
@@ -36,6 +37,9 @@ func (c *Config) validateStreaming() []error {
 	var errs []error
 	if c.SubscriptionsPerConnection < 0 {
 		errs = append(errs, errors.New("MAX_SUBSCRIPTIONS_PER_CONNECTION must not be negative"))
+	}
+	if c.WebsocketsPerAddress < 0 {
+		errs = append(errs, errors.New("MAX_WEBSOCKETS_PER_ADDRESS must not be negative"))
 	}
 	if c.WebsocketPing < 0 || c.RegistrationPollMin < 0 || c.RegistrationPollMax < 0 || c.RegistrationLease < 0 {
 		errs = append(errs, errors.New("WEBSOCKET_PING, REGISTRATION_POLL_MIN, REGISTRATION_POLL_MAX and the registration lease must not be negative"))
@@ -81,6 +85,11 @@ func addStreamingTransports(gql *handler.Server, cfg *Config, keys *auth.KeyStor
 		Accept:       websocket.AcceptOptions{OriginPatterns: cfg.WebsocketOrigins},
 		InitTimeout:  DefaultWebsocketInitTimeout,
 		MessageBytes: cfg.MaxBodyBytes,
+		// Pings keep an idle websocket open for good; the upgrade rate
+		// limit alone would let one address pile them up.
+		PerAddress: streams.NewAddressCap(cfg.WebsocketsPerAddress, func(r *http.Request) string {
+			return auth.ClientAddr(r.Context())
+		}),
 	})
 	gql.AddTransport(streams.SSE{
 		Transport:    transport.SSE{KeepAlivePingInterval: cfg.WebsocketPing},

@@ -113,6 +113,13 @@ func TestWebsocketClosesWithProtocolCodes(t *testing.T) {
 		{"unknown type after init", []string{`{"type":"connection_init"}`, `{"type":"complete","id":"x"}`, `{"type":"nope"}`}, streams.CloseBadRequest},
 		{"server message type from the client", []string{`{"type":"connection_init"}`, `{"type":"next","id":"x"}`}, streams.CloseBadRequest},
 		{"invalid JSON after init", []string{`{"type":"connection_init"}`, `{"type":`}, streams.CloseBadRequest},
+		{"subscribe payload a string", []string{`{"type":"connection_init"}`, `{"type":"subscribe","id":"1","payload":"x"}`}, streams.CloseBadRequest},
+		{"subscribe payload an array", []string{`{"type":"connection_init"}`, `{"type":"subscribe","id":"1","payload":[1]}`}, streams.CloseBadRequest},
+		{"subscribe variables a string", []string{`{"type":"connection_init"}`, `{"type":"subscribe","id":"1","payload":{"query":"{ ok }","variables":"xxxx"}}`}, streams.CloseBadRequest},
+		{"subscribe query not a string", []string{`{"type":"connection_init"}`, `{"type":"subscribe","id":"1","payload":{"query":1}}`}, streams.CloseBadRequest},
+		{"subscribe without payload", []string{`{"type":"connection_init"}`, `{"type":"subscribe","id":"1"}`}, streams.CloseBadRequest},
+		{"subscribe without id", []string{`{"type":"connection_init"}`, `{"type":"subscribe","payload":{"query":"{ ok }"}}`}, streams.CloseBadRequest},
+		{"subscribe with an empty id", []string{`{"type":"connection_init"}`, `{"type":"subscribe","id":"","payload":{"query":"{ ok }"}}`}, streams.CloseBadRequest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := dial(t, url)
@@ -253,17 +260,31 @@ func FuzzWebsocketMessages(f *testing.F) {
 		`{"type":"subscribe","id":"1","payload":{"query":"{ a }"}}`, `{"type":"start"}`,
 		`{"type":"connection_terminate"}`, `{"type":1}`, `{"TYPE":"connection_init","Payload":[]}`,
 		`{"type":"connection_init","payload":{}} trailing`, ``, `null`, "\xff",
+		`{"type":"subscribe","id":"1","payload":"x"}`, `{"type":"subscribe","id":"1","payload":{"query":"{ a }","variables":"x"}}`,
+		`{"type":"subscribe","payload":{"query":"{ a }"}}`, `{"type":"subscribe","id":"1"}`, `{"type":"start","id":"1","payload":[1]}`,
 	} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, sub := range []string{"graphql-transport-ws", "graphql-ws"} {
 			if code, reason := streams.CheckMessage(sub, data); code == 0 {
-				var m struct{ Type string }
+				var m struct {
+					Type, ID string
+					Payload  json.RawMessage
+				}
 				dec := json.NewDecoder(bytes.NewReader(data))
 				dec.UseNumber()
 				if err := dec.Decode(&m); err != nil || m.Type == "" || m.Type == "connection_init" {
 					t.Fatalf("%s: accepted %q after the init (%v)", sub, data, err)
+				}
+				if m.Type == "subscribe" || m.Type == "start" {
+					// What gqlgen then decodes must decode.
+					var p graphql.RawParams
+					dec := json.NewDecoder(bytes.NewReader(m.Payload))
+					dec.UseNumber()
+					if err := dec.Decode(&p); err != nil || m.ID == "" {
+						t.Fatalf("%s: accepted a subscribe gqlgen cannot use: %q (%v)", sub, data, err)
+					}
 				}
 			} else if len(data) > 3 && strings.Contains(reason, string(data)) {
 				t.Fatalf("reason %q repeats the message", reason)

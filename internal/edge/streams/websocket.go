@@ -32,7 +32,9 @@ import (
 const (
 	// CloseBadRequest closes a connection whose first message is not a
 	// usable connection_init (not JSON, not an object, a payload that is
-	// not an object, another message type).
+	// not an object, another message type), and one that later sends a
+	// message gqlgen cannot use (a subscribe without an id, or whose
+	// payload is not an operation object).
 	CloseBadRequest = 4400
 	// CloseUnauthorized closes a connection that subscribes before its
 	// connection_init was acknowledged.
@@ -40,6 +42,9 @@ const (
 	// CloseTooManyInits closes a connection that sends connection_init
 	// again.
 	CloseTooManyInits = 4429
+	// CloseSubscriberExists closes a graphql-transport-ws connection that
+	// subscribes with the id of one of its subscriptions still running.
+	CloseSubscriberExists = 4409
 	// CloseInitTimeout closes a connection that sent no connection_init
 	// within the init timeout.
 	CloseInitTimeout = 4408
@@ -84,6 +89,9 @@ type Websocket struct {
 	// CloseTooManyMessages. Operations are rate limited on top of this.
 	MessagesPerSecond float64
 	MessageBurst      int
+	// PerAddress caps the websockets one client address holds open at
+	// once (nil: no cap); an upgrade beyond it is refused with 429.
+	PerAddress *AddressCap
 }
 
 var _ graphql.Transport = Websocket{}
@@ -98,6 +106,16 @@ func (t Websocket) Supports(r *http.Request) bool { return t.Transport.Supports(
 // never acknowledged, the connection is closed if gqlgen did not close
 // it itself.
 func (t Websocket) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	if t.PerAddress != nil {
+		release, ok := t.PerAddress.acquire(r)
+		if !ok {
+			t.PerAddress.refuse(w)
+			return
+		}
+		// gqlgen's Do returns once it stopped reading the connection,
+		// whichever way it ended (or it was never accepted).
+		defer release()
+	}
 	c, err := t.accept(w, r)
 	if err != nil {
 		return
@@ -139,6 +157,7 @@ func (t Websocket) accept(w http.ResponseWriter, r *http.Request) (*conn, error)
 	}
 	c := &conn{
 		ws:          ws,
+		running:     map[string]struct{}{},
 		initTimeout: orDefault(t.InitTimeout, DefaultInitTimeout),
 		limit:       orDefault(t.MessageBytes, DefaultMessageBytes),
 		budget: newBucket(orDefault(t.MessagesPerSecond, DefaultMessagesPerSec),
@@ -231,6 +250,10 @@ type conn struct {
 	handshake chan struct{} // closed when the close handshake ended
 	acked     bool          // connection_ack was written
 	deadline  *time.Timer   // read deadline (pong timeout)
+	// running holds the ids of the graphql-transport-ws subscriptions
+	// under way: a subscribe read adds its id; a complete read, or a
+	// complete or error written, removes it.
+	running map[string]struct{}
 }
 
 var (
@@ -252,12 +275,42 @@ func (c *conn) NextReader() (int, io.Reader, error) {
 	if err != nil {
 		return int(typ), nil, readError(err)
 	}
-	if code, reason := CheckMessage(c.ws.Subprotocol(), data); code != 0 {
+	m, code, reason := checkMessage(c.ws.Subprotocol(), data)
+	if code == 0 {
+		code, reason = c.track(m)
+	}
+	if code != 0 {
 		c.closeWith(code, reason)
 		return 0, nil, errRefused
 	}
 	return int(typ), bytes.NewReader(data), nil
 }
+
+// track follows the ids of a graphql-transport-ws client's subscriptions
+// and refuses a subscribe whose id is still running (gqlgen would run
+// both, losing the first one's cancel): it returns
+// CloseSubscriberExists and the protocol's reason for that.
+func (c *conn) track(m envelope) (code int, reason string) {
+	if c.ws.Subprotocol() != "graphql-transport-ws" {
+		return 0, ""
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch m.Type {
+	case "subscribe":
+		if _, dup := c.running[m.ID]; dup {
+			// The id was the client's own (and bounded by the message
+			// size), as the protocol's reason has it; it is not echoed
+			// into logs.
+			return CloseSubscriberExists, "Subscriber for this id already exists"
+		}
+		c.running[m.ID] = struct{}{}
+	case "complete":
+		delete(c.running, m.ID)
+	}
+	return 0, ""
+}
+
 
 // readInit reads the first message within the init timeout and lets it
 // through only when gqlgen can use it; otherwise it closes the conn.
@@ -299,12 +352,19 @@ func (c *conn) WriteJSON(v any) error {
 		return err
 	}
 	c.mu.Lock()
-	if !c.acked {
+	if !c.acked || len(c.running) > 0 {
 		var m struct {
 			Type string `json:"type"`
+			ID   string `json:"id"`
 		}
-		if json.Unmarshal(data, &m) == nil && m.Type == "connection_ack" {
-			c.acked = true
+		if json.Unmarshal(data, &m) == nil {
+			switch m.Type {
+			case "connection_ack":
+				c.acked = true
+			case "complete", "error":
+				// Either ends the subscription in graphql-transport-ws.
+				delete(c.running, m.ID)
+			}
 		}
 	}
 	c.mu.Unlock()
@@ -419,21 +479,40 @@ func decodeEnvelope(data []byte) (envelope, error) {
 // connection_init) and a reason that repeats nothing of data. gqlgen
 // would end the connection on these too, but with 1000 or 1002.
 func CheckMessage(subprotocol string, data []byte) (code int, reason string) {
+	_, code, reason = checkMessage(subprotocol, data)
+	return code, reason
+}
+
+// checkMessage is CheckMessage, also returning the decoded envelope.
+func checkMessage(subprotocol string, data []byte) (m envelope, code int, reason string) {
 	m, err := decodeEnvelope(data)
 	if err != nil {
-		return CloseBadRequest, "Invalid message"
+		return m, CloseBadRequest, "Invalid message"
 	}
 	if m.Type == "connection_init" {
-		return CloseTooManyInits, "Too many initialisation requests"
+		return m, CloseTooManyInits, "Too many initialisation requests"
 	}
 	allowed := []string{"subscribe", "complete", "ping", "pong"}
 	if subprotocol != "graphql-transport-ws" {
 		allowed = []string{"start", "stop", "connection_terminate"}
 	}
 	if !slices.Contains(allowed, m.Type) {
-		return CloseBadRequest, "Invalid message type"
+		return m, CloseBadRequest, "Invalid message type"
 	}
-	return 0, ""
+	if m.Type == "subscribe" || m.Type == "start" {
+		if m.ID == "" {
+			return m, CloseBadRequest, "Invalid message: subscribe without an id"
+		}
+		// gqlgen decodes the payload so; when that fails it answers with
+		// an uncoded "invalid json" error and leaves the socket open.
+		var params graphql.RawParams
+		dec := json.NewDecoder(bytes.NewReader(m.Payload))
+		dec.UseNumber()
+		if err := dec.Decode(&params); err != nil {
+			return m, CloseBadRequest, "Invalid message: the subscribe payload must be an object with query, operationName, variables and extensions"
+		}
+	}
+	return m, 0, ""
 }
 
 // CheckInit reports whether data, a connection's first message, is a
