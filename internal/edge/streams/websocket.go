@@ -311,7 +311,6 @@ func (c *conn) track(m envelope) (code int, reason string) {
 	return 0, ""
 }
 
-
 // readInit reads the first message within the init timeout and lets it
 // through only when gqlgen can use it; otherwise it closes the conn.
 func (c *conn) readInit() (int, io.Reader, error) {
