@@ -3,7 +3,9 @@ package transport
 import (
 	"errors"
 	"io"
+	"net/http"
 	"sync"
+	"time"
 )
 
 // UploadBudget bounds the bytes of multipart requests the process holds at
@@ -14,7 +16,11 @@ import (
 // the resolvers' own copies of the files (register checks each document
 // and sends it to Brilla as base64 in JSON) are covered too. A client that
 // sends a few bytes and stalls therefore holds one block, not the length
-// it announced: stalled requests cannot starve real uploads.
+// it announced: stalled requests cannot starve real uploads. A request
+// that announces its Content-Length reserves it whole before reading
+// (reserveAll), so that the uploads admitted under contention complete;
+// it is refused at once when it does not fit, and cut when it stalls for
+// UploadIdleTimeout.
 //
 // Why a budget for in-memory buffers rather than temporary files: register
 // needs every document in memory anyway (it sniffs, hashes and base64-
@@ -120,8 +126,51 @@ func (b *budgetedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// reserveAll reserves the request's whole maximum at once, if it fits: a
+// request that announced its length then never fails part-way for want of
+// budget, so under contention the admitted uploads finish rather than all
+// of them starting and none completing. A stalled one is cut by the idle
+// timeout (idleReads) and gives its reservation back.
+func (b *budgetedBody) reserveAll() bool {
+	rest := b.max - b.reserved
+	if rest <= 0 {
+		return true
+	}
+	if !b.budget.TryAcquire(rest) {
+		return false
+	}
+	b.reserved += rest
+	return true
+}
+
 // release gives back everything the body reserved.
 func (b *budgetedBody) release() {
 	b.budget.Release(b.reserved)
 	b.reserved, b.read = 0, 0
+}
+
+// UploadIdleTimeout cuts a multipart request whose body stops arriving:
+// no byte for this long ends it (408) and gives its budget back, so a
+// client that announces a large upload and stalls holds the budget for
+// seconds, not for the whole request deadline. Slow mobile links still
+// send something every few seconds.
+const UploadIdleTimeout = 10 * time.Second
+
+// idleReads extends the connection's read deadline before every read to
+// UploadIdleTimeout from now, never past the request's own deadline.
+type idleReads struct {
+	r        io.Reader
+	rc       *http.ResponseController
+	deadline time.Time // the request's; zero: none
+	idle     time.Duration
+}
+
+// Read implements io.Reader.
+func (i *idleReads) Read(p []byte) (int, error) {
+	next := time.Now().Add(i.idle)
+	if !i.deadline.IsZero() && i.deadline.Before(next) {
+		next = i.deadline
+	}
+	_ = i.rc.SetReadDeadline(next)
+	return i.r.Read(p)
 }

@@ -1,10 +1,13 @@
 package transport
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -60,11 +63,12 @@ func TestBudgetedBody(t *testing.T) {
 	}
 }
 
-// Multipart requests that send a few bytes and stall hold one block each,
-// not their announced (or the maximum) length: a real upload is still
-// read while they wait. One the budget cannot hold any more is refused
-// part-way with 503 RATE_LIMITED and Retry-After, and gives back what it
-// held.
+// Chunked multipart requests that send a few bytes and stall hold one
+// block each, not the maximum length: a real upload is still read while
+// they wait. One that announces a length the budget cannot hold is refused
+// at once with 503 RATE_LIMITED and Retry-After. (A stalled request that
+// announced its length holds it until UploadIdleTimeout: see
+// TestStalledAnnouncedUploadIsCutWhenIdle.)
 func TestServeMultipart_StalledUploadsHoldWhatTheySent(t *testing.T) {
 	const limit = 1 << 20
 	budget := NewUploadBudget(2 * limit)
@@ -91,11 +95,10 @@ func TestServeMultipart_StalledUploadsHoldWhatTheySent(t *testing.T) {
 		return c
 	}
 
-	// Two stalled requests: one chunked (no length), one announcing the
-	// maximum length.
+	// Two stalled chunked requests (no length).
 	var wg sync.WaitGroup
 	var writers []*io.PipeWriter
-	for _, length := range []int64{-1, limit} {
+	for _, length := range []int64{-1, -1} {
 		pr, pw := io.Pipe()
 		writers = append(writers, pw)
 		wg.Add(1)
@@ -130,8 +133,8 @@ func TestServeMultipart_StalledUploadsHoldWhatTheySent(t *testing.T) {
 		t.Fatalf("a request within the budget beside stalled ones: %d %s", rec.Code, rec.Body)
 	}
 
-	// With most of the budget taken, a request that needs more than is
-	// left is refused part-way, and gives back what it held.
+	// With most of the budget taken, a request announcing more than is
+	// left is refused before a byte is read.
 	if !budget.TryAcquire(budget.Max() - 2*budgetBlockBytes - 3*budgetBlockBytes) {
 		t.Fatal("could not take the rest of the budget")
 	}
@@ -142,5 +145,44 @@ func TestServeMultipart_StalledUploadsHoldWhatTheySent(t *testing.T) {
 	budget.Release(budget.Max() - 2*budgetBlockBytes - 3*budgetBlockBytes)
 	if n := budget.InUse(); n != 2*budgetBlockBytes {
 		t.Fatalf("after the refusal the budget holds %d bytes, want the stalled requests' %d", n, 2*budgetBlockBytes)
+	}
+}
+
+// A request that announced its length reserves it whole, so it cannot
+// fail part-way; if it then stalls, the idle timeout cuts it (408) and the
+// budget is whole again long before the request deadline.
+func TestStalledAnnouncedUploadIsCutWhenIdle(t *testing.T) {
+	const limit = 1 << 20
+	budget := NewUploadBudget(2 * limit)
+	h := New(Config{MaxBodyBytes: limit, MaxUploadBytes: limit, Uploads: budget, UploadIdleTimeout: 200 * time.Millisecond})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.Do(w, r, nil) }))
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, _ = fmt.Fprintf(conn, "POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=X\r\nContent-Length: %d\r\n\r\n--X", limit)
+	deadline := time.Now().Add(5 * time.Second)
+	for budget.InUse() != limit && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if n := budget.InUse(); n != limit {
+		t.Fatalf("an announced upload holds %d bytes, want its whole length %d", n, limit)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a stalled upload: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout {
+		t.Fatalf("a stalled upload answered %d, want 408", resp.StatusCode)
+	}
+	for budget.InUse() != 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if n := budget.InUse(); n != 0 {
+		t.Fatalf("%d bytes still held after the stalled upload was cut", n)
 	}
 }

@@ -49,10 +49,19 @@ func (h *HTTP) serveMultipart(w http.ResponseWriter, r *http.Request, exec graph
 	if own < 0 {
 		own = limit
 	}
-	budgeted := newBudgetedBody(r.Body, h.cfg.Uploads, own)
+	deadline, _ := r.Context().Deadline()
+	idle := h.cfg.UploadIdleTimeout
+	if idle <= 0 {
+		idle = UploadIdleTimeout
+	}
+	budgeted := newBudgetedBody(&idleReads{r: r.Body, rc: http.NewResponseController(w), deadline: deadline, idle: idle}, h.cfg.Uploads, own)
 	// Held until the answer is written: execution's copies of the files
 	// count against the budget too.
 	defer budgeted.release()
+	if r.ContentLength > 0 && !budgeted.reserveAll() {
+		refuse(w, media, uploadsFull())
+		return
+	}
 	body := http.MaxBytesReader(w, io.NopCloser(budgeted), own)
 	defer body.Close()
 	params, rf := ReadMultipart(body, boundary, MultipartLimits{MaxJSONBytes: h.cfg.MaxBodyBytes, MaxFiles: h.cfg.MaxUploadFiles})

@@ -72,6 +72,10 @@ type Config struct {
 	// Uploads is the process-wide budget of multipart bytes held at once;
 	// NewUploadBudget(2*MaxUploadBytes) when nil.
 	Uploads *UploadBudget
+	// UploadIdleTimeout cuts a multipart request whose body sends nothing
+	// for this long (408), giving its budget back; UploadIdleTimeout when
+	// zero.
+	UploadIdleTimeout time.Duration
 	// CSRFPrevention refuses requests a browser could send cross-site
 	// without a CORS preflight (GET, or POST with a content type a form
 	// can send) unless they carry a non-empty GraphQL-Preflight,
