@@ -18,6 +18,18 @@ while read -r pkg; do
   for name in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
     printf '== %s %s (%s)\n' "$pkg" "$name" "$fuzztime"
     if ! out=$(go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg" 2>&1); then
+      # Go 1.26's fuzz coordinator can report a bare "context deadline
+      # exceeded" when -fuzztime ends while a worker is mid-call
+      # (go.dev/issue/75804, fixed in Go 1.27): no input is written and
+      # nothing failed. Only that exact case is tolerated, after the seed
+      # corpus and every input found so far pass deterministically.
+      if grep -q 'context deadline exceeded' <<<"$out" && ! grep -q -e 'Failing input written' -e 'panic:' -e '_test.go:[0-9]' <<<"$out" &&
+        go test -count=1 -run "^${name}\$" "$pkg" >/dev/null 2>&1; then
+        printf '%s\n' "$out" | tail -n 2
+        echo "fuzz: $pkg $name ended on Go's -fuzztime shutdown race (go.dev/issue/75804), with no failing input; its corpus passes"
+        targets=$((targets + 1))
+        continue
+      fi
       printf '%s\n' "$out" | tail -n 40
       echo "fuzz: $pkg $name FAILED; the failing input is under its testdata/fuzz/"
       exit 1
