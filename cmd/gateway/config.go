@@ -33,6 +33,13 @@ type options struct {
 	metricsAddr  string
 }
 
+// Listen addresses when neither -addr nor ADDR says: every interface in
+// production (a container's), this machine only for the demo.
+const (
+	defaultAddr     = ":8080"
+	defaultDemoAddr = "127.0.0.1:8080"
+)
+
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	getenv, err := withConfigFile(args, getenv)
@@ -51,7 +58,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	var timeout, reqTimeout, latency, regDelay string
 	var catalogFresh, catalogStale, customerFresh, customerStale string
 	catalogDefault, customerDefault := server.DefaultCatalogCache(), server.DefaultCustomerCache()
-	fs.StringVar(&o.addr, "addr", env("ADDR", ":8080"), "listen address (ADDR)")
+	fs.StringVar(&o.addr, "addr", env("ADDR", ""), "listen address (ADDR); default :8080, or 127.0.0.1:8080 with -demo")
 	fs.BoolVar(&o.demo, "demo", false, "run with in-process simulated upstreams and demo credentials")
 	fs.StringVar(&o.gateway.BrillaURL, "brilla-url", getenv("BRILLA_URL"), "Brilla base URL (BRILLA_URL)")
 	fs.StringVar(&o.gateway.SerpiURL, "serpi-url", getenv("SERPI_URL"), "SERPI base URL (SERPI_URL)")
@@ -95,6 +102,14 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (flags start with -)", fs.Arg(0))
+	}
+	if o.addr == "" {
+		// The demo prints an API key that can write: it listens on this
+		// machine only unless told otherwise.
+		o.addr = defaultAddr
+		if o.demo {
+			o.addr = defaultDemoAddr
+		}
 	}
 	errs := finishHardening()
 	durations := []struct {
