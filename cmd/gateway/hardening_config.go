@@ -24,7 +24,7 @@ func hardeningFlags(fs *flag.FlagSet, env func(name, def string) string, o *opti
 	h := &o.gateway.Hardening
 	var depth, aliases, complexity, introspection, apqTTL, trusted string
 	var attempts, failures, openFor, rlKey, rlCustomer, rlIP, corsOrigins, proxies, csrf string
-	var metricsOperations, maxTokens, maxFields, maxRepeats string
+	var metricsOperations, maxTokens, maxFields, maxRepeats, corsHeaders string
 	fs.StringVar(&depth, "max-depth", env("MAX_DEPTH", "10"), "deepest selection an operation may have; -1 disables (MAX_DEPTH)")
 	fs.StringVar(&aliases, "max-aliases", env("MAX_ALIASES", "50"), "most aliased fields in one operation; -1 disables (MAX_ALIASES)")
 	fs.StringVar(&complexity, "max-complexity", env("MAX_COMPLEXITY", "5000"), "highest estimated cost of an operation (lists count by their `first`); -1 disables (MAX_COMPLEXITY)")
@@ -43,6 +43,7 @@ func hardeningFlags(fs *flag.FlagSet, env func(name, def string) string, o *opti
 	fs.StringVar(&rlIP, "rate-limit-ip", env("RATE_LIMIT_IP", strconv.Itoa(d.IP.Rate)), "requests per minute per client address, for anonymous callers (RATE_LIMIT_IP)")
 	fs.StringVar(&proxies, "trusted-proxies", env("TRUSTED_PROXIES", ""), "comma-separated CIDRs of load balancers whose X-Forwarded-For names the client for per-address rate limits (TRUSTED_PROXIES)")
 	fs.StringVar(&corsOrigins, "cors-origins", env("CORS_ORIGINS", ""), "comma-separated browser origins allowed to call the API from other sites, e.g. https://app.example.com; * allows any (CORS_ORIGINS)")
+	fs.StringVar(&corsHeaders, "cors-allowed-headers", env("CORS_ALLOWED_HEADERS", strings.Join(server.DefaultCORSAllowedHeaders(), ",")), "comma-separated request headers pages on CORS_ORIGINS may send, besides the ones the gateway reads (Authorization, X-Api-Key, Content-Type, ...) (CORS_ALLOWED_HEADERS)")
 	fs.StringVar(&csrf, "csrf-prevention", env("CSRF_PREVENTION", "false"), "refuse GET and form-like POST requests without a GraphQL-Preflight, Apollo-Require-Preflight or X-Apollo-Operation-Name header, so no page on another site can send them without a CORS preflight (CSRF_PREVENTION)")
 	fs.StringVar(&o.otlpEndpoint, "otlp-endpoint", env("OTEL_EXPORTER_OTLP_ENDPOINT", ""), "OTLP/HTTP collector for traces, e.g. http://otel-collector:4318; empty: tracing off (OTEL_EXPORTER_OTLP_ENDPOINT)")
 	fs.StringVar(&metricsOperations, "metrics-operations", env("METRICS_OPERATIONS", ""), "comma-separated operation names (your frontends') that keep their own metrics label even when sent anonymously (METRICS_OPERATIONS)")
@@ -139,6 +140,16 @@ func hardeningFlags(fs *flag.FlagSet, env func(name, def string) string, o *opti
 		for _, origin := range strings.Split(corsOrigins, ",") {
 			if origin = strings.TrimSpace(origin); origin != "" {
 				h.CORSOrigins = append(h.CORSOrigins, origin)
+			}
+		}
+		for _, name := range strings.Split(corsHeaders, ",") {
+			name = strings.TrimSpace(name)
+			switch {
+			case name == "":
+			case strings.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r >= 0x7f || strings.ContainsRune("()<>@,;:\\\"/[]?={}", r) }):
+				errs = append(errs, fmt.Errorf("CORS_ALLOWED_HEADERS: %q is not a header name", name))
+			default:
+				h.CORSAllowedHeaders = append(h.CORSAllowedHeaders, name)
 			}
 		}
 		for _, name := range strings.Split(metricsOperations, ",") {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -66,6 +67,10 @@ type Hardening struct {
 	// CORSOrigins are the browser origins allowed to call the API from
 	// other sites ("*" allows any); none: same-origin only.
 	CORSOrigins []string
+	// CORSAllowedHeaders are the request headers cross-site pages may
+	// send; DefaultCORSAllowedHeaders when empty. Extra names are added
+	// to, not swapped for, the ones the gateway itself reads.
+	CORSAllowedHeaders []string
 	// Tracing exports spans; nil: tracing off.
 	Tracing *observability.Tracing
 	// SeparateMetrics leaves /metrics off the public mux; serve
@@ -207,16 +212,31 @@ func rateLimiter(rdb redis.UniversalClient, prefix string, cfg *Config) ratelimi
 		Gate: &degrade.Gate{Name: "ratelimit", Logger: cfg.Logger}}
 }
 
+// gatewayHeaders are the request headers the gateway reads: a browser on
+// an allowed origin must always be let to send them.
+var gatewayHeaders = []string{"Authorization", "X-Api-Key", "Content-Type", "Accept", "Idempotency-Key", "X-Request-Id",
+	"Apollo-Require-Preflight", "GraphQL-Preflight", "X-Apollo-Operation-Name"}
+
+// DefaultCORSAllowedHeaders adds to the gateway's own headers those that
+// frontends' clients and tracing send: W3C trace context and Apollo's and
+// graphql-client's client identification.
+func DefaultCORSAllowedHeaders() []string {
+	return []string{"traceparent", "tracestate", "baggage", "apollographql-client-name", "apollographql-client-version", "graphql-client-name", "graphql-client-version"}
+}
+
 // withCORS answers preflights and sets CORS headers for the allowed
 // origins; without origins it adds nothing (same-origin only).
-func withCORS(origins []string, next http.Handler) http.Handler {
+func withCORS(origins, extraHeaders []string, next http.Handler) http.Handler {
 	if len(origins) == 0 {
 		return next
+	}
+	if len(extraHeaders) == 0 {
+		extraHeaders = DefaultCORSAllowedHeaders()
 	}
 	return cors.New(cors.Options{
 		AllowedOrigins: origins,
 		AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodOptions},
-		AllowedHeaders: []string{"Authorization", "X-Api-Key", "Content-Type", "Accept", "Idempotency-Key", "X-Request-Id", "Apollo-Require-Preflight", "GraphQL-Preflight", "X-Apollo-Operation-Name"},
+		AllowedHeaders: append(slices.Clone(gatewayHeaders), extraHeaders...),
 		ExposedHeaders: []string{"X-Request-Id", "Retry-After"},
 		MaxAge:         600,
 	}).Handler(next)

@@ -322,6 +322,44 @@ func TestCORSAllowsOnlyTheConfiguredOrigins(t *testing.T) {
 	}
 }
 
+// A preflight from an allowed origin may ask for the gateway's own
+// headers and, by default, trace context and client identification;
+// CORS_ALLOWED_HEADERS replaces the extras, never the gateway's own.
+func TestCORSAllowedHeaders(t *testing.T) {
+	e := newEnv(t)
+	preflight := func(h http.Handler, headers string) bool {
+		req := httptest.NewRequest(http.MethodOptions, "/graphql", nil)
+		req.Header.Set("Origin", "https://app.example.com")
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", headers)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Header().Get("Access-Control-Allow-Origin") == "https://app.example.com"
+	}
+	byDefault := newGateway(t, e, func(c *server.Config) { c.Hardening.CORSOrigins = []string{"https://app.example.com"} })
+	custom := newGateway(t, e, func(c *server.Config) {
+		c.Hardening.CORSOrigins = []string{"https://app.example.com"}
+		c.Hardening.CORSAllowedHeaders = []string{"x-tenant"}
+	})
+	for _, tc := range []struct {
+		name    string
+		h       http.Handler
+		headers string
+		allow   bool
+	}{
+		// Browsers send the names sorted and lower-case, as rs/cors expects.
+		{"gateway headers", byDefault, "authorization,content-type,idempotency-key,x-api-key", true},
+		{"trace context and client name by default", byDefault, "apollographql-client-name,apollographql-client-version,baggage,graphql-client-name,traceparent,x-apollo-operation-name", true},
+		{"unknown header by default", byDefault, "x-tenant", false},
+		{"configured header", custom, "content-type,x-api-key,x-tenant", true},
+		{"defaults replaced by the configured list", custom, "traceparent", false},
+	} {
+		if got := preflight(tc.h, tc.headers); got != tc.allow {
+			t.Errorf("%s: preflight allowed = %v, want %v", tc.name, got, tc.allow)
+		}
+	}
+}
+
 // Everything the gateway logged while handling tokens, keys, answers and
 // documents holds none of them.
 func TestLogsNeverHoldCredentialsOrDocuments(t *testing.T) {

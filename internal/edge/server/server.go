@@ -453,7 +453,7 @@ func New(cfg Config) (*Gateway, error) {
 		DefaultHeaders: cfg.PlaygroundHeaders,
 		DefaultQuery:   cfg.PlaygroundQuery,
 	})
-	var h http.Handler = withCORS(cfg.Hardening.CORSOrigins, mux)
+	var h http.Handler = withCORS(cfg.Hardening.CORSOrigins, cfg.Hardening.CORSAllowedHeaders, mux)
 	h = cfg.Hardening.Tracing.TraceHandler("gateway", h)
 	h = observability.AccessLog(logger, h)
 	return &Gateway{Handler: h, cache: shared, bus: bus, closer: closer, endStreams: endStreams, watch: watch, metrics: m}, nil
