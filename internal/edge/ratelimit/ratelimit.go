@@ -43,17 +43,59 @@ type Limiter interface {
 // Redis is a Limiter shared by every replica.
 type Redis struct {
 	limiter *redis_rate.Limiter
-	prefix  string
 }
 
-// NewRedis returns a shared Limiter on client with keys under prefix.
+// NewRedis returns a shared Limiter on client whose keys all live under
+// prefix (REDIS_PREFIX): prefix + "rate:" + the client's key.
 func NewRedis(client redis.UniversalClient, prefix string) *Redis {
-	return &Redis{limiter: redis_rate.NewLimiter(client), prefix: prefix}
+	return &Redis{limiter: redis_rate.NewLimiter(prefixedScripts{client, prefix})}
+}
+
+// prefixedScripts puts every key redis_rate touches under a prefix:
+// redis_rate itself always writes "rate:" + key, so without it the keys
+// would escape REDIS_PREFIX, and deployments sharing a Redis would share
+// their counters.
+type prefixedScripts struct {
+	redis.UniversalClient
+	prefix string
+}
+
+func (p prefixedScripts) keys(keys []string) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = p.prefix + k
+	}
+	return out
+}
+
+// Eval implements redis_rate's client interface.
+func (p prefixedScripts) Eval(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
+	return p.UniversalClient.Eval(ctx, script, p.keys(keys), args...)
+}
+
+// EvalSha implements redis_rate's client interface.
+func (p prefixedScripts) EvalSha(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd {
+	return p.UniversalClient.EvalSha(ctx, sha1, p.keys(keys), args...)
+}
+
+// EvalRO implements redis_rate's client interface.
+func (p prefixedScripts) EvalRO(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
+	return p.UniversalClient.EvalRO(ctx, script, p.keys(keys), args...)
+}
+
+// EvalShaRO implements redis_rate's client interface.
+func (p prefixedScripts) EvalShaRO(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd {
+	return p.UniversalClient.EvalShaRO(ctx, sha1, p.keys(keys), args...)
+}
+
+// Del implements redis_rate's client interface.
+func (p prefixedScripts) Del(ctx context.Context, keys ...string) *redis.IntCmd {
+	return p.UniversalClient.Del(ctx, p.keys(keys)...)
 }
 
 // Allow implements Limiter.
 func (r *Redis) Allow(ctx context.Context, key string, limit Limit) (bool, time.Duration, error) {
-	res, err := r.limiter.Allow(ctx, r.prefix+key, limit)
+	res, err := r.limiter.Allow(ctx, key, limit)
 	if err != nil {
 		return false, 0, err
 	}

@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -63,6 +64,25 @@ func TestRedisLimitIsSharedByReplicas(t *testing.T) {
 	n2, _ := burst(t, b, "k", limit, 3)
 	if n1+n2 != 4 {
 		t.Fatalf("two replicas allowed %d+%d, want 4 in total", n1, n2)
+	}
+}
+
+// Every key the Redis limiter writes lives under its prefix
+// (REDIS_PREFIX), though redis_rate itself always writes "rate:" + key.
+func TestRedisKeysLiveUnderThePrefix(t *testing.T) {
+	rdb := redistest.Client(t, redisDB)
+	prefix := redistest.Prefix(t)
+	l := NewRedis(rdb, prefix)
+	if _, _, err := l.Allow(context.Background(), "ip:203.0.113.7", PerMinute(10)); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	keys, err := rdb.Keys(ctx, "*203.0.113.7*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := prefix + "rate:ip:203.0.113.7"; len(keys) != 1 || keys[0] != want {
+		t.Fatalf("keys %q, want only %q", keys, want)
 	}
 }
 

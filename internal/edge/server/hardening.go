@@ -208,7 +208,7 @@ func rateLimiter(rdb redis.UniversalClient, prefix string, cfg *Config) ratelimi
 	if rdb == nil {
 		return memory
 	}
-	return &ratelimit.Fallback{Primary: ratelimit.NewRedis(rdb, prefix+"rate:"), Secondary: memory,
+	return &ratelimit.Fallback{Primary: ratelimit.NewRedis(rdb, prefix), Secondary: memory,
 		Gate: &degrade.Gate{Name: "ratelimit", Logger: cfg.Logger}}
 }
 
