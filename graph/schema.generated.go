@@ -2193,6 +2193,22 @@ func (ec *executionContext) marshalNScope2githubᚗcomᚋserfigasᚋbrillaᚑgat
 	return v
 }
 
+func (ec *executionContext) unmarshalOCacheControlScope2ᚖgithubᚗcomᚋserfigasᚋbrillaᚑgatewayᚋgraphᚋmodelᚐCacheControlScope(ctx context.Context, v any) (*model.CacheControlScope, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.CacheControlScope)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOCacheControlScope2ᚖgithubᚗcomᚋserfigasᚋbrillaᚑgatewayᚋgraphᚋmodelᚐCacheControlScope(ctx context.Context, sel ast.SelectionSet, v *model.CacheControlScope) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) unmarshalODate2ᚖgithubᚗcomᚋserfigasᚋbrillaᚑgatewayᚋgraphᚋmodelᚐDate(ctx context.Context, v any) (*model.Date, error) {
 	if v == nil {
 		return nil, nil

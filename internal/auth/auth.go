@@ -44,6 +44,22 @@ type APIKey struct {
 // Has reports whether the key carries scope.
 func (k *APIKey) Has(scope Scope) bool { return slices.Contains(k.Scopes, scope) }
 
+// CacheIdentity names what the key may see, for keys of cached answers:
+// a hash of the key's hash, its scopes and its SERPI credential, so that
+// a key whose scopes or credential change (a new configuration) never
+// reads what it could read before, and two keys never share an entry.
+// It reveals neither the key nor the credential.
+func (k *APIKey) CacheIdentity() string {
+	h := sha256.New()
+	h.Write([]byte("brilla-gateway/api-key-cache-identity\x00"))
+	h.Write(k.hash[:])
+	for _, s := range k.Scopes {
+		h.Write([]byte("\x00" + string(s)))
+	}
+	h.Write([]byte("\x00" + k.Serpi.SecretKey + "\x00" + k.Serpi.Token))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
 // KeyConfig is one API key in the gateway's configuration (API_KEYS).
 type KeyConfig struct {
 	Name string `json:"name"`

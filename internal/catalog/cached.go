@@ -204,18 +204,41 @@ func (c *Cached) Invalidate(ctx context.Context, cred serpi.Credential, collecti
 // second failing call.
 func cachedIndex[T any](ctx context.Context, c *Cached, cred serpi.Credential, collection string, spec Spec[T],
 	fetch func(context.Context, serpi.Credential) ([]T, error)) (*Index[T], error) {
-	ix, err := loadIndex(ctx, c, cred, collection, spec, fetch)
+	ix, sum, err := loadIndex(ctx, c, cred, collection, spec, fetch)
 	if err != nil {
 		return nil, err
 	}
 	if err := c.verifyCredential(ctx, cred); err != nil {
 		return nil, err
 	}
+	// An answer built from this index stays current while the collection's
+	// bytes do (see Version).
+	cache.RecordRead(ctx, Key(cred, collection), versionOf(sum))
 	return ix, nil
 }
 
+// versionOf names a version of a collection by its bytes' hash: replicas
+// reading the same shared entry agree on it without talking.
+func versionOf(sum [sha256.Size]byte) string { return hex.EncodeToString(sum[:16]) }
+
+// Version returns the version of the collection cached under key (see
+// Key) that this replica's index holds, and whether that index is
+// current: built and compared with the shared cache within the recheck
+// period, and not dropped by an invalidation since. An answer computed
+// from an older version, or while no current index exists, must not be
+// served: the next read rebuilds the index.
+func (c *Cached) Version(key string) (string, bool) {
+	c.mu.Lock()
+	built, ok := c.indexes[key]
+	c.mu.Unlock()
+	if !ok || c.now().Sub(built.checked) >= c.recheck {
+		return "", false
+	}
+	return versionOf(built.sum), true
+}
+
 func loadIndex[T any](ctx context.Context, c *Cached, cred serpi.Credential, collection string, spec Spec[T],
-	fetch func(context.Context, serpi.Credential) ([]T, error)) (*Index[T], error) {
+	fetch func(context.Context, serpi.Credential) ([]T, error)) (*Index[T], [sha256.Size]byte, error) {
 	key := Key(cred, collection)
 	c.mu.Lock()
 	built, ok := c.indexes[key]
@@ -223,7 +246,7 @@ func loadIndex[T any](ctx context.Context, c *Cached, cred serpi.Credential, col
 	c.mu.Unlock()
 	if ok && c.now().Sub(built.checked) < c.recheck {
 		if ix, ok := built.index.(*Index[T]); ok {
-			return ix, nil
+			return ix, built.sum, nil
 		}
 	}
 	raw, err := c.cache.Fetch(ctx, key, c.policyNow(), func(ctx context.Context) ([]byte, error) {
@@ -235,23 +258,23 @@ func loadIndex[T any](ctx context.Context, c *Cached, cred serpi.Credential, col
 		return json.Marshal(items)
 	})
 	if err != nil {
-		return nil, upstream.DeadlineError(upstream.Serpi, "GET "+collection, err,
+		return nil, [sha256.Size]byte{}, upstream.DeadlineError(upstream.Serpi, "GET "+collection, err,
 			"no answer before the request's deadline (the SERPI token may be busy with earlier calls)")
 	}
 	sum := sha256.Sum256(raw)
 	if ok && built.sum == sum {
 		if ix, ok := built.index.(*Index[T]); ok {
 			c.keep(key, epoch, builtIndex{sum: sum, index: ix, checked: c.now()})
-			return ix, nil
+			return ix, sum, nil
 		}
 	}
 	var items []T
 	if err := json.Unmarshal(raw, &items); err != nil {
-		return nil, fmt.Errorf("decode cached %s: %w", collection, err)
+		return nil, sum, fmt.Errorf("decode cached %s: %w", collection, err)
 	}
 	ix := NewIndex(items, spec)
 	c.keep(key, epoch, builtIndex{sum: sum, index: ix, checked: c.now()})
-	return ix, nil
+	return ix, sum, nil
 }
 
 // keep stores an index built from bytes read at epoch, unless an

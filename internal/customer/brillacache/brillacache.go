@@ -93,8 +93,13 @@ func read[T any](ctx context.Context, c *Cached, token, resource string, call fu
 	// whose claims cannot be read is never cached either.
 	claims, err := brilla.ParseClaims(token)
 	if err != nil || !claims.ExpiresAt.After(c.now()) {
+		cache.RecordUncacheable(ctx)
 		return call(ctx)
 	}
+	// An answer built from this read lives no longer than the token, nor
+	// than the read would stay fresh here.
+	cache.RecordExpiry(ctx, claims.ExpiresAt)
+	cache.RecordExpiry(ctx, c.now().Add(c.policy.Fresh))
 	// SECURITY: the key is an HMAC of the exact token, so only the holder
 	// of this token reads this entry.
 	out, err := cache.FetchJSON(ctx, c.cache, c.keys.Customer(token, resource), c.policy, call)

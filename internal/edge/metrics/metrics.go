@@ -36,6 +36,7 @@ type Metrics struct {
 	cache            *prometheus.CounterVec
 	serializerWait   *prometheus.HistogramVec
 	subscriptions    prometheus.Gauge
+	responseCache    *ResponseCacheMetrics
 
 	namesMu sync.Mutex
 	known   map[string]bool // declared by the operator
@@ -92,6 +93,7 @@ func New() *Metrics {
 	m.registry.MustRegister(m.requests, m.requestDuration, m.upstreamCalls, m.upstreamDuration, m.upstreamRetries,
 		m.circuitState, m.cache, m.serializerWait, m.subscriptions,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.responseCache = newResponseCacheMetrics(m.registry)
 	return m
 }
 

@@ -28,7 +28,7 @@ const (
 
 // env is a gateway wired to both simulators over real HTTP.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	sim      *sim.Sim
 	upstream *httptest.Server
 	gateway  http.Handler
@@ -37,12 +37,12 @@ type env struct {
 	tokens   []string // customer tokens issued in this test
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	return newEnvWith(t, sim.Config{Serpi: serpi.SimConfig{Branches: 120, Taxes: 40, Articles: 150}})
 }
 
-func newEnvWith(t *testing.T, cfg sim.Config) *env {
+func newEnvWith(t testing.TB, cfg sim.Config) *env {
 	t.Helper()
 	s := sim.New(cfg)
 	up := httptest.NewServer(s.Handler())
@@ -63,7 +63,7 @@ func newEnvWith(t *testing.T, cfg sim.Config) *env {
 
 // newGateway builds a gateway over e's simulators that logs into e's log
 // buffer; tune adjusts its configuration.
-func newGateway(t *testing.T, e *env, tune func(*server.Config)) http.Handler {
+func newGateway(t testing.TB, e *env, tune func(*server.Config)) http.Handler {
 	t.Helper()
 	cfg := server.Config{
 		BrillaURL:      e.upstream.URL,
@@ -110,18 +110,18 @@ func (e *env) do(query string, vars map[string]any, headers ...string) result {
 }
 
 // doOn posts a query without variables to h.
-func doOn(t *testing.T, h http.Handler, query string, headers ...string) result {
+func doOn(t testing.TB, h http.Handler, query string, headers ...string) result {
 	t.Helper()
 	return post(t, h, query, nil, headers...)
 }
 
-func post(t *testing.T, h http.Handler, query string, vars map[string]any, headers ...string) result {
+func post(t testing.TB, h http.Handler, query string, vars map[string]any, headers ...string) result {
 	t.Helper()
 	return postRaw(t, h, map[string]any{"query": query, "variables": vars}, headers...)
 }
 
 // postRaw posts any JSON request body (persisted-query extensions, ...).
-func postRaw(t *testing.T, h http.Handler, payload map[string]any, headers ...string) result {
+func postRaw(t testing.TB, h http.Handler, payload map[string]any, headers ...string) result {
 	t.Helper()
 	_, res := postStatus(t, h, payload, headers...)
 	return res
@@ -129,7 +129,7 @@ func postRaw(t *testing.T, h http.Handler, payload map[string]any, headers ...st
 
 // postStatus posts a JSON GraphQL request and returns the HTTP status with
 // the decoded response.
-func postStatus(t *testing.T, h http.Handler, payload map[string]any, headers ...string) (int, result) {
+func postStatus(t testing.TB, h http.Handler, payload map[string]any, headers ...string) (int, result) {
 	t.Helper()
 	body, _ := json.Marshal(payload)
 	req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(string(body)))
@@ -150,7 +150,7 @@ func postStatus(t *testing.T, h http.Handler, payload map[string]any, headers ..
 }
 
 // ok fails the test on any error and decodes data into out.
-func (r result) ok(t *testing.T, out any) {
+func (r result) ok(t testing.TB, out any) {
 	t.Helper()
 	if len(r.Errors) > 0 {
 		t.Fatalf("unexpected errors: %s", r.raw)
@@ -161,7 +161,7 @@ func (r result) ok(t *testing.T, out any) {
 }
 
 // wantCode asserts that the first error has code (and upstream, if given).
-func (r result) wantCode(t *testing.T, code string, upstream ...string) gqlError {
+func (r result) wantCode(t testing.TB, code string, upstream ...string) gqlError {
 	t.Helper()
 	if len(r.Errors) == 0 {
 		t.Fatalf("want error %s, got none: %s", code, r.raw)

@@ -37,6 +37,7 @@ import (
 	"github.com/serfigas/brilla-gateway/internal/edge/observability"
 	"github.com/serfigas/brilla-gateway/internal/edge/playground"
 	"github.com/serfigas/brilla-gateway/internal/edge/ratelimit"
+	"github.com/serfigas/brilla-gateway/internal/edge/respcache"
 	edgetransport "github.com/serfigas/brilla-gateway/internal/edge/transport"
 	"github.com/serfigas/brilla-gateway/internal/registration"
 	"github.com/serfigas/brilla-gateway/internal/registration/regwatch"
@@ -109,6 +110,11 @@ type Config struct {
 	LoginPolicy loginguard.Policy
 	// MemoryCacheEntries bounds the in-memory cache.
 	MemoryCacheEntries int
+	// ResponseCacheBytes bounds the in-process tier of the operation
+	// response cache (respcache.DefaultMemoryBytes when zero); negative
+	// turns the response cache off. With Redis, replicas also share
+	// answers there.
+	ResponseCacheBytes int64
 	// MaxAttachmentBytes bounds each registration attachment (decoded
 	// size), MaxAttachmentsTotalBytes their sum and MaxAttachments their
 	// number. A multipart request may be MaxAttachmentsTotalBytes plus
@@ -259,6 +265,8 @@ type Gateway struct {
 	cache  *cache.Cache
 	bus    cache.Bus // catalog invalidations; closed before the Redis client
 	closer func() error
+	// responses is the operation response cache; nil when turned off.
+	responses *respcache.Cache
 	// endStreams ends every websocket and SSE stream; watch follows
 	// registrations for subscriptions.
 	endStreams context.CancelFunc
@@ -284,6 +292,9 @@ func (g *Gateway) EndSubscriptions() {
 // subscription, and closes the Redis client.
 func (g *Gateway) Close() error {
 	g.EndSubscriptions()
+	if g.responses != nil {
+		g.responses.Close()
+	}
 	g.cache.Close()
 	_ = g.bus.Close()
 	if g.closer != nil {
@@ -410,6 +421,22 @@ func New(cfg Config) (*Gateway, error) {
 	// so a read-only file system is fine) within a process-wide budget
 	// (see edgetransport.UploadBudget); register checks each file's size.
 	uploadLimit := cfg.MaxAttachmentsTotalBytes + cfg.MaxBodyBytes
+	var responses *respcache.Cache
+	if cfg.ResponseCacheBytes >= 0 {
+		var shared cache.Store
+		if rdb != nil {
+			shared = cache.NewRedis(rdb, cfg.RedisPrefix+"resp:")
+		}
+		responses = respcache.New(respcache.Config{
+			Schema:      es.Schema(),
+			MemoryBytes: cfg.ResponseCacheBytes,
+			Shared:      shared,
+			Versions:    catalogVersions{catalogReads},
+			Keyer:       cache.NewKeyer(secret),
+			Observer:    m.ResponseCache(),
+			Logger:      logger,
+		})
+	}
 	gql.AddTransport(edgetransport.New(edgetransport.Config{
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		MaxUploadBytes: uploadLimit,
@@ -417,6 +444,7 @@ func New(cfg Config) (*Gateway, error) {
 		Uploads:        edgetransport.NewUploadBudget(max(cfg.UploadBudgetBytes, uploadLimit)),
 		CSRFPrevention: cfg.Hardening.CSRFPrevention,
 		IsStream:       isStream,
+		Responses:      responses,
 	}))
 	addStreamingTransports(gql, &cfg, keys)
 	gql.SetQueryCache(newQueryCache())
@@ -456,7 +484,17 @@ func New(cfg Config) (*Gateway, error) {
 	var h http.Handler = withCORS(cfg.Hardening.CORSOrigins, cfg.Hardening.CORSAllowedHeaders, mux)
 	h = cfg.Hardening.Tracing.TraceHandler("gateway", h)
 	h = observability.AccessLog(logger, h)
-	return &Gateway{Handler: h, cache: shared, bus: bus, closer: closer, endStreams: endStreams, watch: watch, metrics: m}, nil
+	return &Gateway{Handler: h, cache: shared, bus: bus, closer: closer, responses: responses, endStreams: endStreams, watch: watch, metrics: m}, nil
+}
+
+// catalogVersions tells the response cache whether the catalog
+// collection an answer was built from is still this replica's current
+// one (see catalog.Cached.Version).
+type catalogVersions struct{ catalog *catalog.Cached }
+
+func (v catalogVersions) Current(key, version string) bool {
+	got, ok := v.catalog.Version(key)
+	return ok && got == version
 }
 
 func (c *Config) applyDefaults() {

@@ -72,7 +72,7 @@ func (h *HTTP) serveMultipart(w http.ResponseWriter, r *http.Request, exec graph
 		refuse(w, media, rf)
 		return
 	}
-	execute(w, r, exec, media, params, start)
+	execute(w, r, exec, media, params, start, nil) // uploads are writes: never cached
 }
 
 // ReadMultipart reads a GraphQL multipart request

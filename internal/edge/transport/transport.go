@@ -36,6 +36,7 @@ import (
 	"mime"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,6 +46,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/serfigas/brilla-gateway/graph/apperr"
+	"github.com/serfigas/brilla-gateway/internal/edge/respcache"
 )
 
 // Media types of a GraphQL response.
@@ -84,6 +86,9 @@ type Config struct {
 	// IsStream tells the requests that belong to the streaming transports
 	// (websocket handshakes, SSE); this transport supports all others.
 	IsStream func(*http.Request) bool
+	// Responses answers repeated reads without executing them; nil
+	// executes every request.
+	Responses *respcache.Cache
 }
 
 // HTTP is the transport; build it with New.
@@ -156,12 +161,22 @@ func (h *HTTP) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExec
 		refuse(w, media, rf)
 		return
 	}
-	execute(w, r, exec, media, params, start)
+	execute(w, r, exec, media, params, start, h.cfg.Responses)
 }
 
-// execute runs an admitted request and writes its answer.
-func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, media string, params *graphql.RawParams, start time.Time) {
+// execute runs an admitted request and writes its answer: from the
+// response cache when responses (nil: none) holds a current answer, else
+// by executing it, offering the result to the cache.
+func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, media string, params *graphql.RawParams, start time.Time, responses *respcache.Cache) {
 	ctx := r.Context()
+	var cached *respcache.Read
+	if responses != nil {
+		ctx, cached = responses.Begin(ctx, params)
+		if a := cached.Hit(); a != nil {
+			writeAnswer(w, r, media, a)
+			return
+		}
+	}
 	params.Headers = r.Header
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
 	opCtx, errs := exec.CreateOperationContext(ctx, params)
@@ -178,8 +193,35 @@ func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor,
 			Message: "GET requests run queries only: send mutations and subscriptions with POST"})
 		return
 	}
-	responses, ctx := exec.DispatchOperation(ctx, opCtx)
-	writeJSON(w, media, http.StatusOK, responses(ctx))
+	handler, ctx := exec.DispatchOperation(ctx, opCtx)
+	resp := handler(ctx)
+	status, body := marshalResponse(resp)
+	if cached != nil && status == http.StatusOK {
+		if a := cached.Finish(opCtx, resp, body); a != nil {
+			writeAnswer(w, r, media, a)
+			return
+		}
+	}
+	writeBody(w, media, status, body)
+}
+
+// writeAnswer writes an answer the response cache holds. A GET answer
+// carries the HTTP caching headers, and is 304 Not Modified without a
+// body when the client already holds it (If-None-Match).
+func writeAnswer(w http.ResponseWriter, r *http.Request, media string, a *respcache.Answer) {
+	if r.Method == http.MethodGet {
+		h := w.Header()
+		h.Set("ETag", a.ETag)
+		h.Set("Cache-Control", a.CacheControl)
+		h.Set("Age", strconv.Itoa(a.Age))
+		// The body depends on the credentials; its media type on Accept.
+		h.Add("Vary", "Accept, Authorization, X-Api-Key")
+		if inm := r.Header.Get("If-None-Match"); inm != "" && respcache.ETagMatches(inm, a.ETag) {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+	}
+	writeBody(w, media, http.StatusOK, a.Body)
 }
 
 // MaxQueryStringBytes bounds a GET request's query string, well below the
@@ -287,14 +329,28 @@ func refuse(w http.ResponseWriter, media string, rf *Refusal) {
 
 // writeJSON writes v with status as media.
 func writeJSON(w http.ResponseWriter, media string, status int, v any) {
+	code, b := marshalResponse(v)
+	if code != http.StatusOK {
+		status = code
+	}
+	writeBody(w, media, status, b)
+}
+
+// marshalResponse encodes v: 200 and its JSON, or 500 and an INTERNAL
+// error when it cannot be encoded (only a resolver's value could fail to
+// marshal; nothing of it is shown).
+func marshalResponse(v any) (int, []byte) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		// Only a resolver's value could fail to marshal; nothing of it is
-		// shown.
-		status = http.StatusInternalServerError
 		b, _ = json.Marshal(requestError{Errors: gqlerror.List{{Message: "internal error",
 			Extensions: map[string]any{"code": string(apperr.Internal)}}}})
+		return http.StatusInternalServerError, b
 	}
+	return http.StatusOK, b
+}
+
+// writeBody writes an encoded answer with status as media.
+func writeBody(w http.ResponseWriter, media string, status int, b []byte) {
 	w.Header().Set("Content-Type", media)
 	w.WriteHeader(status)
 	_, _ = w.Write(b)

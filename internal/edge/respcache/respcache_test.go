@@ -1,0 +1,171 @@
+package respcache
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/serfigas/brilla-gateway/cache"
+)
+
+const testSchema = `
+directive @cacheControl(maxAge: Int, scope: CacheControlScope) on FIELD_DEFINITION | OBJECT | INTERFACE | UNION
+enum CacheControlScope { PUBLIC PRIVATE }
+interface Node { id: ID! }
+type Query {
+  items: [Item!]!
+  me: Me
+  node(id: ID!): Node
+  quick: Item @cacheControl(maxAge: 5)
+  secret: Item @cacheControl(maxAge: 100, scope: PRIVATE)
+  count: Int
+}
+type Mutation { touch: Int }
+type Item implements Node @cacheControl(maxAge: 60) { id: ID! name: String owner: Owner detail: Detail }
+type Owner @cacheControl(maxAge: 30, scope: PRIVATE) { name: String }
+type Detail { text: String }
+type Me @cacheControl(maxAge: 20, scope: PRIVATE) { name: String }
+`
+
+func TestPolicyFollowsTheHints(t *testing.T) {
+	schema := gqlparser.MustLoadSchema(&ast.Source{Name: "s.graphql", Input: testSchema})
+	for _, tc := range []struct {
+		name, query string
+		want        Policy
+	}{
+		{"object type hint", `{ items { id name } }`, Policy{MaxAge: 60 * time.Second}},
+		{"smallest maxAge, private wins", `{ items { owner { name } } }`, Policy{MaxAge: 30 * time.Second, Private: true}},
+		{"field hint over type hint", `{ quick { name } }`, Policy{MaxAge: 5 * time.Second}},
+		{"field hint and scope over the type's", `{ secret { id } }`, Policy{MaxAge: 100 * time.Second, Private: true}},
+		{"typename inherits", `{ items { __typename id } }`, Policy{MaxAge: 60 * time.Second}},
+		{"fragments count once each", `{ items { ...F ...F } quick { ...F } } fragment F on Item { owner { name } }`, Policy{MaxAge: 5 * time.Second, Private: true}},
+		{"inline fragment", `{ items { ... on Item { owner { name } } } }`, Policy{MaxAge: 30 * time.Second, Private: true}},
+		{"unhinted composite field", `{ items { detail { text } } }`, Policy{}},
+		{"unhinted interface", `{ node(id: "1") { id } }`, Policy{}},
+		{"unhinted root leaf inherits nothing", `{ count }`, Policy{}},
+		{"introspection", `{ items { id } __schema { queryType { name } } }`, Policy{}},
+		{"mutation", `mutation { touch }`, Policy{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			doc, err := gqlparser.LoadQuery(schema, tc.query)
+			if err != nil {
+				t.Fatalf("query: %v", err)
+			}
+			if got := PolicyFor(schema, doc, doc.Operations[0]); got != tc.want {
+				t.Fatalf("PolicyFor = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestMemoryTierIsBoundedByBytes(t *testing.T) {
+	m := newMemTier(4096)
+	body := bytes.Repeat([]byte("x"), 1000)
+	for i := range 10 {
+		m.put(&entry{key: string(rune('a' + i)), body: body})
+	}
+	used, n := m.size()
+	if used > 4096 || n == 0 || n >= 10 {
+		t.Fatalf("memory tier holds %d bytes in %d entries, bound 4096", used, n)
+	}
+	if m.get("j") == nil || m.get("a") != nil {
+		t.Fatal("the most recent entry was evicted, or the oldest kept")
+	}
+	m.remove("j")
+	if m.get("j") != nil {
+		t.Fatal("removed entry still served")
+	}
+}
+
+func TestSharedEntriesRoundTripAndRefuseDamage(t *testing.T) {
+	now := time.UnixMilli(time.Now().UnixMilli())
+	e := &entry{key: "k", body: []byte(`{"data":{"a":1}}`), stored: now, expires: now.Add(time.Minute),
+		private: true, deps: []cache.Dependency{{Key: "serpi:x:taxes", Version: "v1"}}}
+	e.etag = etagOf(e.body)
+	raw := encodeEntry(e)
+	got, err := decodeEntry("k", raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got.body) != string(e.body) || got.etag != e.etag || !got.expires.Equal(e.expires) || !got.private || len(got.deps) != 1 || got.deps[0] != e.deps[0] {
+		t.Fatalf("round trip: %+v, want %+v", got, e)
+	}
+	damaged := bytes.Clone(raw)
+	damaged[len(damaged)-2] = 'X'
+	for name, b := range map[string][]byte{"damaged body": damaged, "no header": []byte(`{"data":{}}`), "empty": nil} {
+		if _, err := decodeEntry("k", b); err == nil {
+			t.Fatalf("%s: decoded", name)
+		}
+	}
+}
+
+func TestDocumentIDRefusesWhatExecutionWouldRefuse(t *testing.T) {
+	const q = `{ items { id } }`
+	id := documentID(rawParams{Query: q}.params())
+	for _, tc := range []struct {
+		name string
+		p    rawParams
+		want string
+	}{
+		{"text", rawParams{Query: q}, id},
+		{"text with its own hash", rawParams{Query: q, Hash: id[2:]}, id},
+		{"text with another hash", rawParams{Query: q, Hash: "0000000000000000000000000000000000000000000000000000000000000000"}, ""},
+		{"hash alone", rawParams{Hash: id[2:]}, "apq:" + id[2:]},
+		{"unknown extension", rawParams{Query: q, Other: true}, ""},
+		{"nothing", rawParams{}, ""},
+	} {
+		if got := documentID(tc.p.params()); got != tc.want {
+			t.Errorf("%s: documentID = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+type rawParams struct {
+	Query, Hash string
+	Other       bool
+}
+
+func (r rawParams) params() *graphql.RawParams {
+	p := &graphql.RawParams{Query: r.Query}
+	if r.Hash != "" || r.Other {
+		p.Extensions = map[string]any{}
+	}
+	if r.Hash != "" {
+		p.Extensions["persistedQuery"] = map[string]any{"version": 1, "sha256Hash": r.Hash}
+	}
+	if r.Other {
+		p.Extensions["tracing"] = true
+	}
+	return p
+}
+
+func FuzzETagMatches(f *testing.F) {
+	for _, s := range []string{`"abc"`, `W/"abc"`, `*`, `"a", "b"`, ``, `,,,`, `W/`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, header string) {
+		tag := etagOf([]byte(header))
+		if !ETagMatches(header+", "+tag, tag) {
+			t.Fatal("a list ending with the tag does not match it")
+		}
+		_ = ETagMatches(header, tag)
+	})
+}
+
+func FuzzDecodeEntry(f *testing.F) {
+	e := &entry{body: []byte(`{"data":{}}`), stored: time.UnixMilli(1), expires: time.UnixMilli(2)}
+	e.etag = etagOf(e.body)
+	f.Add(encodeEntry(e))
+	f.Add([]byte("{}\n"))
+	f.Add([]byte("\n\n"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got, err := decodeEntry("k", raw)
+		if err == nil && etagOf(got.body) != got.etag {
+			t.Fatal("decoded an entry whose body does not match its tag")
+		}
+	})
+}
