@@ -692,17 +692,23 @@ func (t *planTable) lookup(id, opName string) (*plan, Policy, bool) {
 // learn records the policy of opName in document id and returns its plan.
 func (t *planTable) learn(id, opName string, doc *ast.QueryDocument, policy Policy) *plan {
 	t.mu.Lock()
-	el, ok := t.items[id]
+	_, known := t.items[id]
 	t.mu.Unlock()
 	var norm [sha256.Size]byte
-	if !ok {
+	if !known {
 		norm = normalize(doc) // outside the lock: it prints the document
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if el, ok = t.items[id]; ok {
+	el, ok := t.items[id]
+	if ok {
 		t.order.MoveToFront(el)
 	} else {
+		if known {
+			// Evicted since the first look: never create a plan without
+			// its document's hash, or two documents would share keys.
+			norm = normalize(doc)
+		}
 		el = t.order.PushFront(&planItem{id: id, plan: &plan{norm: norm, ops: map[string]Policy{}}})
 		t.items[id] = el
 		for len(t.items) > t.max {

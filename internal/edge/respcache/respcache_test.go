@@ -51,7 +51,7 @@ func TestPolicyFollowsTheHints(t *testing.T) {
 		{"mutation", `mutation { touch }`, Policy{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			doc, err := gqlparser.LoadQuery(schema, tc.query)
+			doc, err := gqlparser.LoadQueryWithRules(schema, tc.query, nil)
 			if err != nil {
 				t.Fatalf("query: %v", err)
 			}
