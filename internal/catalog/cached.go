@@ -212,8 +212,12 @@ func cachedIndex[T any](ctx context.Context, c *Cached, cred serpi.Credential, c
 		return nil, err
 	}
 	// An answer built from this index stays current while the collection's
-	// bytes do (see Version).
+	// bytes do, and while the reader's credential stays verified (see
+	// Version).
 	cache.RecordRead(ctx, Key(cred, collection), versionOf(sum))
+	if c.checksCredentials() {
+		cache.RecordRead(ctx, credentialKey(cred), verdictAccepted)
+	}
 	return ix, nil
 }
 
@@ -227,11 +231,24 @@ func versionOf(sum [sha256.Size]byte) string { return hex.EncodeToString(sum[:16
 // period, and not dropped by an invalidation since. An answer computed
 // from an older version, or while no current index exists, must not be
 // served: the next read rebuilds the index.
+//
+// For a credential's key it returns verdictAccepted while this replica's
+// verdict on it is current and accepting, so that an answer cached for a
+// key stops being served within the same bound as the reads themselves
+// once SERPI revokes the key's token.
 func (c *Cached) Version(key string) (string, bool) {
+	now := c.now()
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if strings.HasPrefix(key, credentialKeyPrefix) {
+		v, ok := c.verdicts[key]
+		if !ok || v.refused != nil || !now.Before(v.until) {
+			return "", false
+		}
+		return verdictAccepted, true
+	}
 	built, ok := c.indexes[key]
-	c.mu.Unlock()
-	if !ok || c.now().Sub(built.checked) >= c.recheck {
+	if !ok || now.Sub(built.checked) >= c.recheck {
 		return "", false
 	}
 	return versionOf(built.sum), true

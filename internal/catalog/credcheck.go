@@ -54,11 +54,21 @@ func (c *Cached) CheckCredentials(checker CredentialChecker, period time.Duratio
 	c.verdicts = map[string]verdict{}
 }
 
+// credentialKeyPrefix starts every credential's key.
+const credentialKeyPrefix = "serpi-credential:"
+
 // credentialKey names a credential's verdict in the shared cache by a
 // hash: Redis never holds SERPI secrets.
 func credentialKey(cred serpi.Credential) string {
 	sum := sha256.Sum256([]byte("serpi-credential\x00" + cred.SecretKey + "\x00" + cred.Token))
-	return "serpi-credential:" + hex.EncodeToString(sum[:16])
+	return credentialKeyPrefix + hex.EncodeToString(sum[:16])
+}
+
+// checksCredentials reports whether reads verify their credential.
+func (c *Cached) checksCredentials() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.checker != nil && c.checkPeriod > 0
 }
 
 // verifyCredential returns SERPI's refusal of cred (an *upstream.Error of
