@@ -133,6 +133,7 @@ type Cache struct {
 	now      func() time.Time
 	mem      *memTier
 	plans    *planTable
+	recalls  *recallTable
 	gate     *degrade.Gate
 	writes   chan sharedWrite
 	stop     context.CancelFunc
@@ -164,6 +165,7 @@ func New(cfg Config) *Cache {
 		now:      cfg.Now,
 		mem:      newMemTier(cfg.MemoryBytes),
 		plans:    newPlanTable(cfg.MaxDocuments),
+		recalls:  newRecallTable(maxRecalls),
 		gate:     &degrade.Gate{Name: "response cache", Logger: cfg.Logger},
 		maxEntry: cfg.MemoryBytes / 16,
 	}
@@ -200,30 +202,68 @@ type Read struct {
 	key          string
 	policy       Policy
 	reads        *cache.Reads
+	raw          string
 	hit          *entry
 	// Outcome is what the cache did for this request (see the Outcome
 	// constants); OutcomeMiss or OutcomeStale until Finish says otherwise.
 	Outcome string
 }
 
-// Begin looks the request up. The returned context is the one to execute
-// the request with on a miss: it records what the operation reads. Begin
-// never fails: anything it cannot key is a bypass.
-func (c *Cache) Begin(ctx context.Context, p *graphql.RawParams) (context.Context, *Read) {
-	rd := &Read{c: c, opName: p.OperationName, Outcome: OutcomeBypass}
+// principal names whose data a request reads: a hash of its API key (with
+// scopes and SERPI credential) and an HMAC of its customer token, either
+// possibly absent; ok is false when a credential was sent but did not
+// verify.
+func (c *Cache) principal(ctx context.Context) (principal string, credentialed, ok bool) {
 	// SECURITY: a request whose credentials did not verify is answered by
 	// execution (with its UNAUTHENTICATED error), never from the cache.
 	pr := auth.FromContext(ctx)
 	if pr.BadKey || pr.BadAuthorization {
-		return ctx, c.bypass(rd)
+		return "", false, false
 	}
 	if pr.Key != nil {
-		rd.principal = "k:" + pr.Key.CacheIdentity()
-		rd.credentialed = true
+		principal = "k:" + pr.Key.CacheIdentity()
 	}
 	if pr.CustomerToken != "" {
-		rd.principal += "|c:" + c.cfg.Keyer.Customer(pr.CustomerToken, "responses")
-		rd.credentialed = true
+		principal += "|c:" + c.cfg.Keyer.Customer(pr.CustomerToken, "responses")
+	}
+	return principal, pr.Key != nil || pr.CustomerToken != "", true
+}
+
+// Recall answers a request from its raw form alone (raw as the transport
+// sent it to Begin: the GET query string or the POST body) when an
+// identical request was cached before and its answer is still current,
+// so that a hit is not even decoded. nil means: decode and Begin.
+func (c *Cache) Recall(ctx context.Context, raw string) *Answer {
+	r, ok := c.recalls.get(raw)
+	if !ok {
+		return nil
+	}
+	principal, credentialed, ok := c.principal(ctx)
+	if !ok {
+		return nil
+	}
+	plan, policy, known := c.plans.lookup(r.docID, r.opName)
+	if !known || !policy.Cacheable() {
+		return nil
+	}
+	e, outcome := c.lookup(ctx, responseKey(plan.norm, r.opName, r.vars, principal))
+	if e == nil {
+		return nil // Begin looks again and counts the outcome
+	}
+	c.cfg.Observer.Outcome(outcome)
+	rd := &Read{c: c, credentialed: credentialed}
+	return rd.answer(e)
+}
+
+// Begin looks the request up; raw is the request as sent (see Recall),
+// "" when it has no raw form. The returned context is the one to execute
+// the request with on a miss: it records what the operation reads. Begin
+// never fails: anything it cannot key is a bypass.
+func (c *Cache) Begin(ctx context.Context, p *graphql.RawParams, raw string) (context.Context, *Read) {
+	rd := &Read{c: c, opName: p.OperationName, Outcome: OutcomeBypass}
+	var ok bool
+	if rd.principal, rd.credentialed, ok = c.principal(ctx); !ok {
+		return ctx, c.bypass(rd)
 	}
 	rd.docID = documentID(p)
 	if rd.docID == "" {
@@ -236,6 +276,9 @@ func (c *Cache) Begin(ctx context.Context, p *graphql.RawParams) (context.Contex
 		}
 		rd.vars = b
 	}
+	if len(raw) <= maxRecallBytes {
+		rd.raw = raw
+	}
 	plan, policy, known := c.plans.lookup(rd.docID, rd.opName)
 	if known && !policy.Cacheable() {
 		return ctx, c.bypass(rd)
@@ -247,6 +290,7 @@ func (c *Cache) Begin(ctx context.Context, p *graphql.RawParams) (context.Contex
 		if e, outcome := c.lookup(ctx, rd.key); e != nil {
 			rd.hit, rd.Outcome = e, outcome
 			c.cfg.Observer.Outcome(outcome)
+			rd.remember()
 			return ctx, rd
 		} else if outcome != "" {
 			rd.Outcome = outcome
@@ -254,6 +298,13 @@ func (c *Cache) Begin(ctx context.Context, p *graphql.RawParams) (context.Contex
 	}
 	ctx, rd.reads = cache.WithReads(ctx)
 	return ctx, rd
+}
+
+// remember lets Recall recognize rd's raw request from now on.
+func (rd *Read) remember() {
+	if rd.raw != "" {
+		rd.c.recalls.put(rd.raw, recall{docID: rd.docID, opName: rd.opName, vars: rd.vars})
+	}
 }
 
 // bypass counts rd as not cacheable and returns it.
@@ -356,6 +407,7 @@ func (rd *Read) Finish(opCtx *graphql.OperationContext, resp *graphql.Response, 
 		}
 	}
 	c.cfg.Observer.Stored(true)
+	rd.remember()
 	return rd.answer(e)
 }
 
@@ -729,6 +781,67 @@ func (t *planTable) learn(id, opName string, doc *ast.QueryDocument, policy Poli
 		p = el.Value.(*planItem).plan
 	}
 	return p
+}
+
+// Bounds of the table by which Recall recognizes raw requests: it keeps
+// what Begin decoded from a raw request (never a decision: the plan, the
+// principal and the entry are looked up again), for requests up to
+// maxRecallBytes long, at most maxRecalls of them (at most 8 MiB).
+const (
+	maxRecallBytes = 2 << 10
+	maxRecalls     = 4096
+)
+
+// recall is what Begin decoded from a raw request.
+type recall struct {
+	docID  string
+	opName string
+	vars   []byte
+}
+
+// recallTable maps raw requests to what they decode to, evicting the
+// least recently used. It keys by the whole raw text, so two requests
+// share a row only when they are byte for byte the same.
+type recallTable struct {
+	mu    sync.Mutex
+	max   int
+	items map[string]*list.Element
+	order list.List
+}
+
+type recallItem struct {
+	raw string
+	r   recall
+}
+
+func newRecallTable(maxItems int) *recallTable {
+	return &recallTable{max: maxItems, items: map[string]*list.Element{}}
+}
+
+func (t *recallTable) get(raw string) (recall, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	el, ok := t.items[raw]
+	if !ok {
+		return recall{}, false
+	}
+	t.order.MoveToFront(el)
+	return el.Value.(*recallItem).r, true
+}
+
+func (t *recallTable) put(raw string, r recall) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if el, ok := t.items[raw]; ok {
+		t.order.MoveToFront(el)
+		return
+	}
+	t.items[raw] = t.order.PushFront(&recallItem{raw: raw, r: r})
+	for len(t.items) > t.max {
+		oldest := t.order.Back()
+		t.order.Remove(oldest)
+		delete(t.items, oldest.Value.(*recallItem).raw)
+	}
 }
 
 type discard struct{}

@@ -72,7 +72,8 @@ func (h *HTTP) serveMultipart(w http.ResponseWriter, r *http.Request, exec graph
 		refuse(w, media, rf)
 		return
 	}
-	execute(w, r, exec, media, params, start, nil) // uploads are writes: never cached
+	params.ReadTime.Start = start
+	execute(w, r, exec, media, params, "", nil) // uploads are writes: never cached
 }
 
 // ReadMultipart reads a GraphQL multipart request

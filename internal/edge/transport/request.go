@@ -13,8 +13,8 @@ import (
 	"github.com/serfigas/brilla-gateway/graph/apperr"
 )
 
-// readJSON reads and decodes a POST application/json body.
-func (h *HTTP) readJSON(w http.ResponseWriter, r *http.Request) (*graphql.RawParams, *Refusal) {
+// readBody reads a POST application/json body whole, within the limit.
+func (h *HTTP) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *Refusal) {
 	limit := h.cfg.MaxBodyBytes
 	if r.ContentLength > limit {
 		return nil, tooLarge("the request body", limit)
@@ -26,7 +26,7 @@ func (h *HTTP) readJSON(w http.ResponseWriter, r *http.Request) (*graphql.RawPar
 	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit)); err != nil {
 		return nil, readFailure(err, "the request body", limit)
 	}
-	return DecodeJSON(buf.Bytes())
+	return buf.Bytes(), nil
 }
 
 // DecodeJSON decodes a GraphQL request sent as a JSON object: query a

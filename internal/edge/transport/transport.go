@@ -133,9 +133,17 @@ func (h *HTTP) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExec
 	var (
 		params *graphql.RawParams
 		rf     *Refusal
+		// raw is the request as sent (the GET query string or the POST
+		// body), by which the response cache recognizes a request it
+		// answered before without decoding it again.
+		raw string
 	)
 	switch r.Method {
 	case http.MethodGet:
+		raw = "GET?" + r.URL.RawQuery
+		if h.recall(w, r, media, raw) {
+			return
+		}
 		params, rf = DecodeQueryString(r.URL.RawQuery, min(h.cfg.MaxBodyBytes, MaxQueryStringBytes))
 	case http.MethodPost:
 		switch mt, ctParams, err := mime.ParseMediaType(r.Header.Get("Content-Type")); {
@@ -146,7 +154,15 @@ func (h *HTTP) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExec
 				rf = unsupportedMedia()
 				break
 			}
-			params, rf = h.readJSON(w, r)
+			var body []byte
+			if body, rf = h.readBody(w, r); rf != nil {
+				break
+			}
+			raw = "POST " + string(body)
+			if h.recall(w, r, media, raw) {
+				return
+			}
+			params, rf = DecodeJSON(body)
 		case mt == "multipart/form-data":
 			h.serveMultipart(w, r, exec, media, ctParams["boundary"], start)
 			return
@@ -161,17 +177,34 @@ func (h *HTTP) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExec
 		refuse(w, media, rf)
 		return
 	}
-	execute(w, r, exec, media, params, start, h.cfg.Responses)
+	params.ReadTime.Start = start
+	execute(w, r, exec, media, params, raw, h.cfg.Responses)
+}
+
+// recall answers r from the response cache when an identical request
+// (raw) was answered before and its answer is current; it reports
+// whether it did.
+func (h *HTTP) recall(w http.ResponseWriter, r *http.Request, media, raw string) bool {
+	if h.cfg.Responses == nil {
+		return false
+	}
+	a := h.cfg.Responses.Recall(r.Context(), raw)
+	if a == nil {
+		return false
+	}
+	writeAnswer(w, r, media, a)
+	return true
 }
 
 // execute runs an admitted request and writes its answer: from the
 // response cache when responses (nil: none) holds a current answer, else
 // by executing it, offering the result to the cache.
-func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, media string, params *graphql.RawParams, start time.Time, responses *respcache.Cache) {
+func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, media string, params *graphql.RawParams, raw string, responses *respcache.Cache) {
 	ctx := r.Context()
+	start := params.ReadTime.Start
 	var cached *respcache.Read
 	if responses != nil {
-		ctx, cached = responses.Begin(ctx, params)
+		ctx, cached = responses.Begin(ctx, params, raw)
 		if a := cached.Hit(); a != nil {
 			writeAnswer(w, r, media, a)
 			return
