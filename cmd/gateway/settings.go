@@ -374,7 +374,8 @@ func suggest(key string, known []string) string {
 	return fmt.Sprintf(" (did you mean %s?)", best)
 }
 
-// masked is a secret as -print-config shows it.
+// masked is a value as -print-config shows it: secrets and credentials
+// in URLs hidden, empty or spaced text quoted.
 func masked(s resolved) string {
 	if s.text == "" {
 		return `""`
@@ -382,10 +383,30 @@ func masked(s resolved) string {
 	if s.secret {
 		return "********"
 	}
-	if strings.ContainsAny(s.text, " \t\n\"") {
-		return strconv.Quote(s.text)
+	text := withoutURLCredentials(s.text)
+	if strings.ContainsAny(text, " \t\n\"") {
+		return strconv.Quote(text)
 	}
-	return s.text
+	return text
+}
+
+// withoutURLCredentials masks the user and password of a URL-like text
+// (redis://:password@cache:6379/0, redis-sentinel://:pw@h1,h2/master),
+// which url.Parse does not always accept.
+func withoutURLCredentials(text string) string {
+	scheme, rest, ok := strings.Cut(text, "://")
+	if !ok {
+		return text
+	}
+	authority := rest
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		authority = rest[:i]
+	}
+	at := strings.LastIndex(authority, "@")
+	if at < 0 {
+		return text
+	}
+	return scheme + "://********" + rest[at:]
 }
 
 // printConfig writes every setting, its value (secrets masked) and where
@@ -398,9 +419,9 @@ func (l *loaded) printConfig(w io.Writer) {
 		file = "none"
 	}
 	fmt.Fprintf(tw, "# config file: %s\n", file)
-	fmt.Fprintf(tw, "KEY\tVALUE\tFROM\n")
+	fmt.Fprintf(tw, "KEY\tFROM\tVALUE\n")
 	for _, r := range l.resolved {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.key, masked(r), r.from)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.key, r.from, masked(r))
 	}
 	_ = tw.Flush()
 }

@@ -242,7 +242,8 @@ func TestVersion(t *testing.T) {
 func TestPrintConfigMasksSecrets(t *testing.T) {
 	token := writeFile(t, "token", fileTokenValue+"\n")
 	config := writeFile(t, "gateway.env", "SERPI_URL=http://file-serpi\nMAX_DEPTH=12\nCACHE_SECRET="+envCacheSecret+"\n")
-	env := envOf(map[string]string{"BRILLA_URL": "http://env-brilla", "SERPI_SECRET_KEY": envSecretKey, "SERPI_TOKEN_FILE": token, "CONFIG_FILE": config})
+	env := envOf(map[string]string{"BRILLA_URL": "http://env-brilla", "SERPI_SECRET_KEY": envSecretKey, "SERPI_TOKEN_FILE": token, "CONFIG_FILE": config,
+		"REDIS_URL": "redis://:" + envToken + "@cache:6379/0"})
 	var stdout, stderr strings.Builder
 	if code := run(t.Context(), []string{"-print-config", "-max-depth", "7", "-websocket-ping", "10s"}, env, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
@@ -256,16 +257,17 @@ func TestPrintConfigMasksSecrets(t *testing.T) {
 		}
 	}
 	for key, want := range map[string]string{
-		"MAX_DEPTH":        "7 flag -max-depth",
-		"WEBSOCKET_PING":   "10s flag -websocket-ping",
-		"BRILLA_URL":       "http://env-brilla env BRILLA_URL",
-		"SERPI_URL":        "http://file-serpi file " + config,
-		"SERPI_SECRET_KEY": "******** env SERPI_SECRET_KEY",
-		"SERPI_TOKEN":      "******** env SERPI_TOKEN_FILE (" + token + ")",
-		"CACHE_SECRET":     "******** file " + config,
-		"API_KEYS":         `"" default`,
-		"MAX_ALIASES":      "50 default",
-		"UPSTREAM_TIMEOUT": "10s default",
+		"MAX_DEPTH":        "flag -max-depth 7",
+		"WEBSOCKET_PING":   "flag -websocket-ping 10s",
+		"BRILLA_URL":       "env BRILLA_URL http://env-brilla",
+		"SERPI_URL":        "file " + config + " http://file-serpi",
+		"SERPI_SECRET_KEY": "env SERPI_SECRET_KEY ********",
+		"SERPI_TOKEN":      "env SERPI_TOKEN_FILE (" + token + ") ********",
+		"CACHE_SECRET":     "file " + config + " ********",
+		"REDIS_URL":        "env REDIS_URL redis://********@cache:6379/0",
+		"API_KEYS":         `default ""`,
+		"MAX_ALIASES":      "default 50",
+		"UPSTREAM_TIMEOUT": "default 10s",
 	} {
 		if lines[key] != want {
 			t.Errorf("%s: %q, want %q", key, lines[key], want)
