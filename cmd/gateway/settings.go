@@ -144,15 +144,15 @@ func (t *settings) list(dst *[]string, key, flagName, def, usage string, check f
 		}})
 }
 
-// An origin names where a value came from: "default", "flag -max-depth",
+// A provenance names where a value came from: "default", "flag -max-depth",
 // "env MAX_DEPTH", "file gateway.env", "env SERPI_TOKEN_FILE (/run/x)".
-type origin = string
+type provenance = string
 
 // resolved is a setting with its winning text and where it came from.
 type resolved struct {
 	*setting
 	text string
-	from origin
+	from provenance
 }
 
 // loaded is what the sources said, before semantic validation.
@@ -227,62 +227,73 @@ func (t *settings) load(fs *flag.FlagSet, args []string, getenv func(string) str
 		}
 	}
 
+	// The sources in precedence order: each names its text for a setting
+	// (and for a secret's file), and says how to name where it came from.
+	sources := []source{
+		{direct: func(s *setting) string { return s.flag }, ofFile: func(s *setting) string { return s.flag + "-file" },
+			lookup: func(name string) (string, bool) { return texts[name].text, given[name] },
+			label:  func(name string) string { return "flag -" + name }},
+		{direct: func(s *setting) string { return s.key }, ofFile: func(s *setting) string { return s.key + "_FILE" },
+			lookup: func(name string) (string, bool) { v := getenv(name); return v, v != "" },
+			label:  func(name string) string { return "env " + name }},
+		{direct: func(s *setting) string { return s.key }, ofFile: func(s *setting) string { return s.key + "_FILE" },
+			lookup: func(name string) (string, bool) { v, ok := file[name]; return v, ok },
+			label: func(name string) string {
+				if strings.HasSuffix(name, "_FILE") {
+					return "file " + l.configFile + ": " + name
+				}
+				return "file " + l.configFile
+			}},
+	}
 	for _, s := range t.all {
-		r := resolved{setting: s, text: s.def, from: "default"}
-		if s.hasDemoDef && *demo {
-			r.text, r.from = s.demoDef, "default with -demo"
-		}
-		flagSource := func(name string) (string, bool) { return texts[name].text, given[name] }
-		envSource := func(name string) (string, bool) { v := getenv(name); return v, v != "" }
-		fileSource := func(name string) (string, bool) { v, ok := file[name]; return v, ok }
-		sources := []struct {
-			kind   string
-			direct string
-			ofFile string
-			lookup func(string) (string, bool)
-		}{
-			{"flag", s.flag, s.flag + "-file", flagSource},
-			{"env", s.key, s.key + "_FILE", envSource},
-			{"file", s.key, s.key + "_FILE", fileSource},
-		}
-		for _, src := range sources {
-			text, ok := src.lookup(src.direct)
-			where := src.kind + " " + src.direct
-			if src.kind == "flag" {
-				where = "flag -" + src.direct
-			} else if src.kind == "file" {
-				where = "file " + l.configFile
-			}
-			if s.secret {
-				path, fromFile := src.lookup(src.ofFile)
-				if fromFile && ok {
-					l.problems = append(l.problems, fmt.Errorf("%s: give %s or %s, not both", s.key, src.direct, src.ofFile))
-				}
-				if fromFile && !ok {
-					secret, err := readSecretFile(path)
-					if err != nil {
-						l.problems = append(l.problems, fmt.Errorf("%s_FILE: %w", s.key, err))
-					}
-					text, ok = secret, true
-					where = fmt.Sprintf("%s %s (%s)", src.kind, src.ofFile, path)
-					if src.kind == "flag" {
-						where = fmt.Sprintf("flag -%s (%s)", src.ofFile, path)
-					} else if src.kind == "file" {
-						where = fmt.Sprintf("file %s: %s (%s)", l.configFile, src.ofFile, path)
-					}
-				}
-			}
-			if ok {
-				r.text, r.from = text, where
-				break
-			}
-		}
+		r := l.resolve(s, sources, *demo)
 		if err := s.parse(r.text); err != nil {
 			l.problems = append(l.problems, fmt.Errorf("%w (from %s)", err, r.from))
 		}
 		l.resolved = append(l.resolved, r)
 	}
 	return l
+}
+
+// A source is the flags, the environment or the config file.
+type source struct {
+	direct, ofFile func(*setting) string // the names of a setting, of a secret's file
+	lookup         func(name string) (text string, ok bool)
+	label          func(name string) provenance
+}
+
+// resolve finds the text of s in the first source that has it, else its
+// default, reading a secret's file when a source names one.
+func (l *loaded) resolve(s *setting, sources []source, demo bool) resolved {
+	for _, src := range sources {
+		name := src.direct(s)
+		text, ok := src.lookup(name)
+		if !s.secret {
+			if ok {
+				return resolved{setting: s, text: text, from: src.label(name)}
+			}
+			continue
+		}
+		fileName := src.ofFile(s)
+		path, fromFile := src.lookup(fileName)
+		switch {
+		case ok && fromFile:
+			l.problems = append(l.problems, fmt.Errorf("%s: give %s or %s, not both", s.key, src.label(name), src.label(fileName)))
+			return resolved{setting: s, text: text, from: src.label(name)}
+		case ok:
+			return resolved{setting: s, text: text, from: src.label(name)}
+		case fromFile:
+			secret, err := readSecretFile(path)
+			if err != nil {
+				l.problems = append(l.problems, fmt.Errorf("%s: %w", src.label(fileName), err))
+			}
+			return resolved{setting: s, text: secret, from: fmt.Sprintf("%s (%s)", src.label(fileName), path)}
+		}
+	}
+	if s.hasDemoDef && demo {
+		return resolved{setting: s, text: s.demoDef, from: "default with -demo"}
+	}
+	return resolved{setting: s, text: s.def, from: "default"}
 }
 
 // readSecretFile reads a mounted secret, without the newline editors and

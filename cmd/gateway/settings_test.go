@@ -210,7 +210,7 @@ func TestSecretFiles(t *testing.T) {
 	}
 
 	both := envOf(map[string]string{"SERPI_TOKEN_FILE": token, "SERPI_TOKEN": envToken})
-	if _, err := parseOptions([]string{"-demo"}, both); err == nil || !strings.Contains(err.Error(), "SERPI_TOKEN: give SERPI_TOKEN or SERPI_TOKEN_FILE, not both") {
+	if _, err := parseOptions([]string{"-demo"}, both); err == nil || !strings.Contains(err.Error(), "SERPI_TOKEN: give env SERPI_TOKEN or env SERPI_TOKEN_FILE, not both") {
 		t.Fatalf("both accepted: %v", err)
 	}
 	missing := envOf(map[string]string{"CACHE_SECRET_FILE": "/nonexistent/cache-secret"})
