@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"testing"
 )
 
@@ -21,7 +20,7 @@ func TestDefaultListenAddress(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o, err := parseOptions(tt.args, envOf(tt.env), io.Discard)
+			o, err := parseOptions(tt.args, envOf(tt.env))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"strings"
 	"testing"
 )
@@ -16,11 +15,11 @@ func TestCSRFPreventionOption(t *testing.T) {
 	}{
 		{"default off", nil, nil, false},
 		{"env", nil, map[string]string{"CSRF_PREVENTION": "true"}, true},
-		{"flag", []string{"-csrf-prevention", "yes"}, nil, true},
+		{"flag", []string{"-csrf-prevention=yes"}, nil, true},
 		{"flag wins over env", []string{"-csrf-prevention=false"}, map[string]string{"CSRF_PREVENTION": "true"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			o, err := parseOptions(append([]string{"-demo"}, tc.args...), envOf(tc.env), io.Discard)
+			o, err := parseOptions(append([]string{"-demo"}, tc.args...), envOf(tc.env))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -29,7 +28,7 @@ func TestCSRFPreventionOption(t *testing.T) {
 			}
 		})
 	}
-	_, err := parseOptions([]string{"-demo", "-csrf-prevention", "maybe"}, envOf(nil), io.Discard)
+	_, err := parseOptions([]string{"-demo", "-csrf-prevention=maybe"}, envOf(nil))
 	if err == nil || !strings.Contains(err.Error(), "CSRF_PREVENTION must be true or false") {
 		t.Fatalf("bad value: %v", err)
 	}

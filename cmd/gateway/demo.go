@@ -10,7 +10,6 @@ import (
 
 	"github.com/serfigas/brilla-gateway/backends/brilla"
 	"github.com/serfigas/brilla-gateway/backends/sim"
-	"github.com/serfigas/brilla-gateway/internal/auth"
 )
 
 // Demo credentials. They exist only in -demo mode, where the upstreams are
@@ -39,9 +38,10 @@ func (d *demoUpstreams) Close() {
 	}
 }
 
-// startDemo fills in what the demo needs: simulated upstreams on a
-// loopback port (unless BRILLA_URL and SERPI_URL are both set), the
-// simulator's SERPI credential, and the two demo API keys.
+// startDemo fills in what the demo needs beyond its defaults (the
+// simulator's SERPI credential, the two demo API keys, a cache secret; see
+// gatewaySettings): simulated upstreams on a loopback port unless
+// BRILLA_URL and SERPI_URL are both set, and the playground's tab.
 func startDemo(ctx context.Context, o *options) (*demoUpstreams, error) {
 	d := &demoUpstreams{}
 	if o.gateway.BrillaURL == "" || o.gateway.SerpiURL == "" {
@@ -61,22 +61,6 @@ func startDemo(ctx context.Context, o *options) (*demoUpstreams, error) {
 		}
 		if o.gateway.SerpiURL == "" {
 			o.gateway.SerpiURL = d.url
-		}
-	}
-	if o.gateway.RedisURL != "" && o.gateway.CacheSecret == "" {
-		// Demo replicas sharing a Redis must derive the same cache keys.
-		o.gateway.CacheSecret = demoCacheSecret
-	}
-	if o.gateway.SerpiSecretKey == "" {
-		o.gateway.SerpiSecretKey = demoSerpiSecret
-	}
-	if o.gateway.SerpiToken == "" {
-		o.gateway.SerpiToken = demoSerpiToken
-	}
-	if len(o.gateway.APIKeys) == 0 {
-		o.gateway.APIKeys = []auth.KeyConfig{
-			{Name: "demo", SHA256: auth.HashKey(demoKey), Scopes: []string{string(auth.ScopeCatalogRead), string(auth.ScopeCatalogWrite)}},
-			{Name: "demo-readonly", SHA256: auth.HashKey(demoReadOnlyKey), Scopes: []string{string(auth.ScopeCatalogRead)}},
 		}
 	}
 	if o.gateway.PlaygroundHeaders == "" {

@@ -8,7 +8,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -38,16 +37,31 @@ const shutdownGrace = 15 * time.Second
 // run is main without the process: it returns the exit code, and ends when
 // ctx does.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	o, err := parseOptions(args, getenv, stderr)
-	if errors.Is(err, flag.ErrHelp) {
+	o, problems := loadOptions(args, getenv)
+	switch {
+	case o.loaded.help:
+		o.loaded.printHelp(stdout, actionFlags)
+		return 0
+	case o.version:
+		fmt.Fprintln(stdout, versionLine())
+		return 0
+	case o.hashKey != "":
+		fmt.Fprintln(stdout, auth.HashKey(o.hashKey))
 		return 0
 	}
-	if err != nil {
-		reportConfig(stderr, err)
+	// Every problem at once: the sources' and the semantic ones, API keys
+	// included.
+	if err := o.validate(); err != nil {
+		problems = append(problems, err)
+	}
+	if o.printConfig {
+		o.loaded.printConfig(stdout)
+	}
+	if len(problems) > 0 {
+		reportConfig(stderr, errors.Join(problems...))
 		return 2
 	}
-	if o.hashKey != "" {
-		fmt.Fprintln(stdout, auth.HashKey(o.hashKey))
+	if o.printConfig {
 		return 0
 	}
 

@@ -28,12 +28,12 @@ func TestConfigErrorsAreOneLinePerProblemAndExit2(t *testing.T) {
 		{"nothing configured", nil, nil, []string{"BRILLA_URL is required", "SERPI_URL is required", "SERPI_SECRET_KEY is required"}},
 		{"bad url", nil, map[string]string{"BRILLA_URL": "ftp://x", "SERPI_URL": "http://user:pw@serpi", "SERPI_SECRET_KEY": "s", "SERPI_TOKEN": "t"},
 			[]string{"BRILLA_URL must be an http(s) URL", "SERPI_URL must not carry credentials"}},
-		{"bad duration", []string{"-upstream-timeout", "soon"}, nil, []string{"UPSTREAM_TIMEOUT must be a duration"}},
+		{"bad duration", []string{"-upstream-timeout", "soon"}, nil, []string{"UPSTREAM_TIMEOUT must be a positive duration"}},
 		{"bad api keys", []string{"-api-keys", `{"name":"x"}`}, nil, []string{"API keys: want a JSON array"}},
 		{"bad scope", []string{"-demo", "-api-keys", `[{"name":"x","sha256":"` + auth.HashKey("k") + `","scopes":["admin"]}]`}, nil, []string{`unknown scope "admin"`}},
 		{"bad rate", []string{"-demo", "-default-monthly-rate", "1e2"}, nil, []string{"DEFAULT_MONTHLY_RATE must be a positive decimal"}},
 		{"stray argument", []string{"demo"}, nil, []string{`unexpected argument "demo"`}},
-		{"bad limits", []string{"-demo", "-max-depth", "0", "-max-aliases", "x", "-introspection", "maybe", "-rate-limit-ip", "-5"}, nil,
+		{"bad limits", []string{"-demo", "-max-depth", "0", "-max-aliases", "x", "-introspection=maybe", "-rate-limit-ip", "-5"}, nil,
 			[]string{"MAX_DEPTH must be a positive whole number (or -1 to disable)", "MAX_ALIASES must be", "INTROSPECTION must be true or false", "RATE_LIMIT_IP must be requests per minute"}},
 		{"bad CORS origin", []string{"-demo", "-cors-origins", "app.example.com"}, nil, []string{"CORS_ORIGINS entries must be origins"}},
 		{"missing trusted documents", []string{"-demo", "-trusted-documents", "/nonexistent/manifest.json"}, nil, []string{"trusted documents:"}},
@@ -177,7 +177,7 @@ func TestConfigFileIsLayeredUnderEnvAndFlags(t *testing.T) {
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	o, err := parseOptions([]string{"-config", path, "-max-depth", "9"}, envOf(map[string]string{"SERPI_URL": "http://env-serpi"}), io.Discard)
+	o, err := parseOptions([]string{"-config", path, "-max-depth", "9"}, envOf(map[string]string{"SERPI_URL": "http://env-serpi"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +188,7 @@ func TestConfigFileIsLayeredUnderEnvAndFlags(t *testing.T) {
 	if err := os.WriteFile(path, []byte("NOT A SETTING\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := parseOptions([]string{"-config=" + path}, envOf(nil), io.Discard); err == nil || !strings.Contains(err.Error(), ":1: want KEY=VALUE") {
+	if _, err := parseOptions([]string{"-config=" + path}, envOf(nil)); err == nil || !strings.Contains(err.Error(), ":1: want KEY=VALUE") {
 		t.Fatalf("bad line accepted: %v", err)
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +10,7 @@ import (
 
 func TestRegisterLimitsAndWindowsFromFlagsAndEnv(t *testing.T) {
 	none := func(string) string { return "" }
-	o, err := parseOptions(nil, none, io.Discard)
+	o, err := parseOptions(nil, none)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,7 +21,7 @@ func TestRegisterLimitsAndWindowsFromFlagsAndEnv(t *testing.T) {
 	}
 
 	env := map[string]string{"MAX_ATTACHMENT_BYTES": "1024", "MAX_ATTACHMENTS_TOTAL_BYTES": "4096", "IDEMPOTENCY_KEY_WINDOW": "1h"}
-	o, err = parseOptions([]string{"-max-attachments", "3", "-register-dedupe-window", "2m"}, func(k string) string { return env[k] }, io.Discard)
+	o, err = parseOptions([]string{"-max-attachments", "3", "-register-dedupe-window", "2m"}, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +32,7 @@ func TestRegisterLimitsAndWindowsFromFlagsAndEnv(t *testing.T) {
 	}
 
 	bad := map[string]string{"MAX_ATTACHMENT_BYTES": "5MB", "MAX_ATTACHMENTS": "0", "REGISTER_DEDUPE_WINDOW": "soon"}
-	_, err = parseOptions(nil, func(k string) string { return bad[k] }, io.Discard)
+	_, err = parseOptions(nil, func(k string) string { return bad[k] })
 	for name := range bad {
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Fatalf("bad %s not reported: %v", name, err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -108,11 +109,20 @@ func (h *Hardening) validate() []error {
 		errs = append(errs, errors.New("MAX_TOKENS, MAX_FIELDS and MAX_FIELD_REPEATS must be positive (or -1 to disable)"))
 	}
 	for _, o := range h.CORSOrigins {
-		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+		if o != "*" && !isOrigin(o) {
 			errs = append(errs, fmt.Errorf("CORS_ORIGINS entries must be origins such as https://app.example.com, got %q", o))
 		}
 	}
 	return errs
+}
+
+// isOrigin reports whether o is what a browser sends as Origin: an
+// http(s) scheme and a host, nothing else ("https://app.example.com",
+// "http://localhost:3000").
+func isOrigin(o string) bool {
+	u, err := url.Parse(o)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.Hostname() != "" &&
+		u.User == nil && u.Path == "" && u.RawQuery == "" && u.Fragment == "" && !strings.ContainsAny(o, " \t")
 }
 
 func (h *Hardening) applyDefaults() {

@@ -256,6 +256,14 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.validateStreaming()...)
 	errs = append(errs, c.Hardening.validate()...)
+	// The API keys are checked here too, so that a key's problem is
+	// reported with the others rather than after them; a missing SERPI
+	// credential is reported above already.
+	if c.SerpiSecretKey != "" && c.SerpiToken != "" {
+		if _, err := auth.NewKeyStore(c.APIKeys, c.SerpiSecretKey, c.SerpiToken); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
