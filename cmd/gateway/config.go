@@ -16,6 +16,7 @@ import (
 	"github.com/serfigas/brilla-gateway/internal/edge/limits"
 	"github.com/serfigas/brilla-gateway/internal/edge/persisted"
 	"github.com/serfigas/brilla-gateway/internal/edge/ratelimit"
+	"github.com/serfigas/brilla-gateway/internal/edge/respcache"
 	"github.com/serfigas/brilla-gateway/internal/edge/server"
 	"github.com/serfigas/brilla-gateway/internal/registration"
 	"github.com/serfigas/brilla-gateway/internal/registration/regwatch"
@@ -146,6 +147,8 @@ func gatewaySettings(o *options) *settings {
 		"how often each API key's SERPI token is checked with SERPI, so a revoked one stops reading the cached catalog; 0s: the catalog freshness")
 	t.integer(setInt(&g.SerpiPageSize), "SERPI_PAGE_SIZE", "serpi-page-size", serpi.DefaultPageSize, func(v int64) bool { return v >= 1 && v <= server.MaxSerpiPageSize },
 		fmt.Sprintf("a whole number from 1 to %d", server.MaxSerpiPageSize), "records asked per page (\"limite\") when walking a SERPI collection")
+	t.integer(setInt64(&g.ResponseCacheBytes), "RESPONSE_CACHE_BYTES", "response-cache-bytes", respcache.DefaultMemoryBytes, func(v int64) bool { return v == -1 || v >= 1<<20 },
+		"a whole number of bytes, at least 1048576 (1 MiB), or -1", "bytes of answers the operation response cache keeps in memory per replica (with REDIS_URL also shared in Redis); -1 turns the response cache off")
 	t.boolean(&g.SerializeBrilla, "SERIALIZE_BRILLA", "serialize-brilla", false, "one Brilla call in flight per customer token across replicas")
 	t.integer(setInt64(&g.MaxAttachmentBytes), "MAX_ATTACHMENT_BYTES", "max-attachment-bytes", registration.DefaultMaxFileBytes, atLeast(1), positive, "register: largest attachment, in bytes")
 	t.integer(setInt64(&g.MaxAttachmentsTotalBytes), "MAX_ATTACHMENTS_TOTAL_BYTES", "max-attachments-total-bytes", registration.DefaultMaxTotalBytes, atLeast(1), positive, "register: largest sum of a registration's attachments, in bytes")
