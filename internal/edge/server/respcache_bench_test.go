@@ -40,8 +40,14 @@ func BenchmarkResponseCache(b *testing.B) {
 	}
 	fixed := body(map[string]any{"first": 50})
 	b.Run("hit", func(b *testing.B) { run(b, on, func(int) string { return fixed }) })
+	// The benchmark function runs several times with growing b.N: the
+	// variable must differ across runs too, or later runs hit.
+	var misses int
 	b.Run("miss", func(b *testing.B) {
-		run(b, on, func(i int) string { return body(map[string]any{"first": 50, "unused": fmt.Sprintf("miss-%d", i)}) })
+		run(b, on, func(int) string {
+			misses++
+			return body(map[string]any{"first": 50, "unused": fmt.Sprintf("miss-%d", misses)})
+		})
 	})
 	b.Run("off", func(b *testing.B) { run(b, off, func(int) string { return fixed }) })
 }
