@@ -25,6 +25,7 @@ func hardeningFlags(fs *flag.FlagSet, env func(name, def string) string, o *opti
 	var depth, aliases, complexity, introspection, apqTTL, trusted string
 	var attempts, failures, openFor, rlKey, rlCustomer, rlIP, corsOrigins, proxies, csrf string
 	var metricsOperations, maxTokens, maxFields, maxRepeats, corsHeaders string
+	var playgroundOn, playgroundPersist string
 	fs.StringVar(&depth, "max-depth", env("MAX_DEPTH", "10"), "deepest selection an operation may have; -1 disables (MAX_DEPTH)")
 	fs.StringVar(&aliases, "max-aliases", env("MAX_ALIASES", "50"), "most aliased fields in one operation; -1 disables (MAX_ALIASES)")
 	fs.StringVar(&complexity, "max-complexity", env("MAX_COMPLEXITY", "5000"), "highest estimated cost of an operation (lists count by their `first`); -1 disables (MAX_COMPLEXITY)")
@@ -48,6 +49,8 @@ func hardeningFlags(fs *flag.FlagSet, env func(name, def string) string, o *opti
 	fs.StringVar(&o.otlpEndpoint, "otlp-endpoint", env("OTEL_EXPORTER_OTLP_ENDPOINT", ""), "OTLP/HTTP collector for traces, e.g. http://otel-collector:4318; empty: tracing off (OTEL_EXPORTER_OTLP_ENDPOINT)")
 	fs.StringVar(&metricsOperations, "metrics-operations", env("METRICS_OPERATIONS", ""), "comma-separated operation names (your frontends') that keep their own metrics label even when sent anonymously (METRICS_OPERATIONS)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", env("METRICS_ADDR", ""), "serve /metrics on this separate (internal) address instead of the public one (METRICS_ADDR)")
+	fs.StringVar(&playgroundOn, "playground", env("PLAYGROUND", "true"), "serve the GraphiQL playground at / (PLAYGROUND=false: / and its assets answer 404)")
+	fs.StringVar(&playgroundPersist, "playground-persist-headers", env("PLAYGROUND_PERSIST_HEADERS", "false"), "let GraphiQL keep its headers (bearer tokens, API keys) in the browser's localStorage (PLAYGROUND_PERSIST_HEADERS)")
 
 	return func() []error {
 		var errs []error
@@ -105,6 +108,24 @@ func hardeningFlags(fs *flag.FlagSet, env func(name, def string) string, o *opti
 			h.DisableIntrospection = true
 		default:
 			errs = append(errs, fmt.Errorf("INTROSPECTION must be true or false, got %q", introspection))
+		}
+		for _, b := range []struct {
+			name string
+			raw  string
+			dst  *bool
+			when bool
+		}{
+			{"PLAYGROUND", playgroundOn, &h.DisablePlayground, false},
+			{"PLAYGROUND_PERSIST_HEADERS", playgroundPersist, &h.PlaygroundPersistHeaders, true},
+		} {
+			switch strings.ToLower(strings.TrimSpace(b.raw)) {
+			case "true", "1", "yes":
+				*b.dst = b.when
+			case "false", "0", "no":
+				*b.dst = !b.when
+			default:
+				errs = append(errs, fmt.Errorf("%s must be true or false, got %q", b.name, b.raw))
+			}
 		}
 		switch strings.ToLower(strings.TrimSpace(csrf)) {
 		case "false", "0", "no", "":
