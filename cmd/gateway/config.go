@@ -23,6 +23,7 @@ type options struct {
 	addr        string
 	demo        bool
 	hashKey     string
+	printSchema bool
 	apiKeys     string
 	gateway     server.Config
 	simLatency  time.Duration
@@ -96,6 +97,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&wsOrigins, "websocket-origins", getenv("WEBSOCKET_ORIGINS"), "comma-separated origins, besides the gateway's own, whose pages may open websockets: app.example.com, *.example.com, https://app.example.com (WEBSOCKET_ORIGINS)")
 	fs.StringVar(&wsPing, "websocket-ping", env("WEBSOCKET_PING", server.DefaultWebsocketPing.String()), "interval of websocket pings and SSE keepalives (WEBSOCKET_PING)")
 	fs.StringVar(&o.hashKey, "hash-api-key", "", "print the sha256 of an API key for API_KEYS and exit")
+	fs.BoolVar(&o.printSchema, "print-schema", false, "print the served schema as SDL (what schema.graphql holds) and exit")
 	finishHardening := hardeningFlags(fs, env, o)
 	if err := fs.Parse(args); err != nil {
 		return nil, err

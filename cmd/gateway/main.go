@@ -50,6 +50,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintln(stdout, auth.HashKey(o.hashKey))
 		return 0
 	}
+	if o.printSchema {
+		fmt.Fprint(stdout, server.SchemaSDL())
+		return 0
+	}
 
 	// Logs redact credentials whatever logs them, and carry request ids.
 	var logger *slog.Logger
