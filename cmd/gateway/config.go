@@ -30,6 +30,7 @@ type options struct {
 	version     bool
 	printConfig bool
 	hashKey     string
+	printSchema bool
 	gateway     server.Config
 	simLatency  time.Duration
 	simRegDelay time.Duration
@@ -50,7 +51,7 @@ const (
 
 // actionFlags are the flags that are no setting, in the order -h lists
 // them.
-var actionFlags = []string{"demo", "config", "print-config", "version", "hash-api-key"}
+var actionFlags = []string{"demo", "config", "print-config", "print-schema", "version", "hash-api-key"}
 
 // loadOptions reads every source and returns the options with every
 // problem the sources have (unknown flags or keys, unparsable values,
@@ -62,6 +63,7 @@ func loadOptions(args []string, getenv func(string) string) (*options, []error) 
 	fs.BoolVar(&o.printConfig, "print-config", false, "print the effective configuration (every key, its value, where it came from; secrets masked) and exit")
 	fs.BoolVar(&o.version, "version", false, "print the version, VCS revision and Go version, and exit")
 	fs.StringVar(&o.hashKey, "hash-api-key", "", "print the sha256 of an API key for API_KEYS and exit")
+	fs.BoolVar(&o.printSchema, "print-schema", false, "print the served schema as SDL (what schema.graphql holds) and exit")
 	t := gatewaySettings(o)
 	o.loaded = t.load(fs, args, getenv, &o.demo)
 	return o, o.loaded.problems
@@ -178,6 +180,16 @@ func gatewaySettings(o *options) *settings {
 			}
 			return err
 		}})
+	t.add(&setting{key: "PLAYGROUND", flag: "playground", typ: "bool", def: "true", usage: "serve the GraphiQL playground at / (false: / and its assets answer 404)",
+		parse: func(text string) error {
+			on, err := parseBool("PLAYGROUND", text)
+			if err == nil {
+				h.DisablePlayground = !on
+			}
+			return err
+		}})
+	t.boolean(&h.PlaygroundPersistHeaders, "PLAYGROUND_PERSIST_HEADERS", "playground-persist-headers", false,
+		"let GraphiQL keep its headers (bearer tokens, API keys) in the browser's localStorage")
 	t.duration(&h.APQTTL, "APQ_TTL", "apq-ttl", persisted.DefaultTTL, time.Nanosecond, positiveD, "how long an automatic persisted query stays registered")
 	t.add(&setting{key: "TRUSTED_DOCUMENTS", flag: "trusted-documents", typ: "path",
 		usage: "path of a persisted-query manifest: only its operations may run",

@@ -48,6 +48,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case o.hashKey != "":
 		fmt.Fprintln(stdout, auth.HashKey(o.hashKey))
 		return 0
+	case o.printSchema:
+		// The schema needs no configuration.
+		fmt.Fprint(stdout, server.SchemaSDL())
+		return 0
 	}
 	// Every problem at once: the sources' and the semantic ones, API keys
 	// included.

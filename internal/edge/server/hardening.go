@@ -88,6 +88,13 @@ type Hardening struct {
 	// MetricsOperations are operation names (the product's frontends')
 	// that always keep their own metrics label; see metrics.KnownOperations.
 	MetricsOperations []string
+	// DisablePlayground leaves GraphiQL (the page at / and its assets)
+	// off the mux: those paths answer 404.
+	DisablePlayground bool
+	// PlaygroundPersistHeaders lets GraphiQL keep its headers editor
+	// (bearer tokens, API keys) in the browser's localStorage; off, they
+	// last as long as the page.
+	PlaygroundPersistHeaders bool
 }
 
 // DefaultRateLimits are per-minute budgets generous for people and

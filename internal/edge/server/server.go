@@ -483,12 +483,15 @@ func New(cfg Config) (*Gateway, error) {
 	if !cfg.Hardening.SeparateMetrics {
 		mux.Handle("GET /metrics", m.Handler())
 	}
-	playground.Register(mux, playground.Options{
-		Title:          "Brilla + SERPI GraphQL",
-		Endpoint:       "/graphql",
-		DefaultHeaders: cfg.PlaygroundHeaders,
-		DefaultQuery:   cfg.PlaygroundQuery,
-	})
+	if !cfg.Hardening.DisablePlayground {
+		playground.Register(mux, playground.Options{
+			Title:          "Brilla + SERPI GraphQL",
+			Endpoint:       "/graphql",
+			DefaultHeaders: cfg.PlaygroundHeaders,
+			DefaultQuery:   cfg.PlaygroundQuery,
+			PersistHeaders: cfg.Hardening.PlaygroundPersistHeaders,
+		})
+	}
 	var h http.Handler = withCORS(cfg.Hardening.CORSOrigins, cfg.Hardening.CORSAllowedHeaders, mux)
 	h = cfg.Hardening.Tracing.TraceHandler("gateway", h)
 	h = observability.AccessLog(logger, h)
