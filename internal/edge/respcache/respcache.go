@@ -353,7 +353,8 @@ func (rd *Read) answer(e *entry) *Answer {
 // Finish takes an executed operation's answer: it stores it when the
 // operation is cacheable and the answer complete, and returns the Answer
 // to send with caching headers, or nil when the answer is not cacheable
-// (send body as it is).
+// (send body as it is). The cache keeps body: the caller must not modify
+// it afterwards.
 func (rd *Read) Finish(opCtx *graphql.OperationContext, resp *graphql.Response, body []byte) *Answer {
 	c := rd.c
 	if rd.reads == nil || opCtx == nil || opCtx.Operation == nil {
@@ -391,7 +392,7 @@ func (rd *Read) Finish(opCtx *graphql.OperationContext, resp *graphql.Response, 
 	}
 	e := &entry{
 		key:     rd.key,
-		body:    bytes.Clone(body),
+		body:    body, // the caller's own encoding, never written to again
 		etag:    etagOf(body),
 		stored:  now,
 		expires: expires,
