@@ -103,7 +103,7 @@ func TestClientNamesAreBounded(t *testing.T) {
 	for i := range 100 {
 		m.clientLabel(fmt.Sprintf("client-%d", i), true)
 	}
-	if got := m.clientLabel("web_app__v2__", false); got != "web_app__v2_" {
+	if got := m.clientLabel("web_app__v2_", false); got != "web_app__v2_" {
 		t.Fatalf("a learned name became %q", got)
 	}
 	if got := m.clientLabel("client-99", true); got != "other" {
