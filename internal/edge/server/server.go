@@ -12,6 +12,8 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -264,20 +266,36 @@ type Gateway struct {
 	endStreams context.CancelFunc
 	watch      *regwatch.Hub
 	metrics    *metrics.Metrics
+	// draining turns /readyz to 503 once shutdown began; open counts the
+	// streams for the shutdown log.
+	draining *atomic.Bool
+	open     *openStreams
+	endOnce  sync.Once
+	logger   *slog.Logger
 }
 
 // Metrics serves the Prometheus metrics (mounted at /metrics unless
 // Hardening.SeparateMetrics).
 func (g *Gateway) Metrics() http.Handler { return g.metrics.Handler() }
 
-// EndSubscriptions ends every open subscription, websocket and SSE
-// stream at once (clients see the connection close and may reconnect
-// elsewhere) and stops the registration pollers, releasing their leases
-// to other replicas. http.Server.Shutdown does neither (gqlgen #2610):
-// register it with http.Server.RegisterOnShutdown.
+// Drain turns /readyz to 503 ("draining"): the load balancer stops
+// sending this replica new requests while those under way finish.
+func (g *Gateway) Drain() { g.draining.Store(true) }
+
+// EndSubscriptions drains (Drain) and ends every open subscription,
+// websocket and SSE stream at once, so that clients reconnect elsewhere:
+// websockets close with 1001 (going away), SSE streams end without
+// "event: complete". It stops the registration pollers too, releasing
+// their leases to other replicas. http.Server.Shutdown does none of this
+// (gqlgen #2610): register it with http.Server.RegisterOnShutdown.
 func (g *Gateway) EndSubscriptions() {
-	g.endStreams()
-	g.watch.Close()
+	g.endOnce.Do(func() {
+		g.Drain()
+		ws, sse := g.open.websockets.Load(), g.open.sse.Load()
+		g.endStreams()
+		g.watch.Close()
+		g.logger.Info("shutdown: open streams ended; clients reconnect elsewhere", "websockets", ws, "sse_streams", sse)
+	})
 }
 
 // Close stops background cache refreshes and the invalidation
@@ -318,6 +336,7 @@ func New(cfg Config) (*Gateway, error) {
 		logins loginguard.Guard      = loginguard.NewMemory(cfg.LoginPolicy)
 		closer func() error
 		rdb    redis.UniversalClient
+		health = &redisHealth{}
 	)
 	if cfg.RedisURL != "" {
 		rc, err := cache.NewClientFromURL(cfg.RedisURL)
@@ -326,19 +345,31 @@ func New(cfg Config) (*Gateway, error) {
 		}
 		closer = rc.Close
 		rdb = rc
-		store = cache.NewResilient(cache.NewRedis(rc, cfg.RedisPrefix+"cache:"), memory, logger)
+		resilient := cache.NewResilient(cache.NewRedis(rc, cfg.RedisPrefix+"cache:"), memory, logger)
+		store = resilient
+		loginGate := &degrade.Gate{Name: "loginguard", Logger: logger}
 		logins = &loginguard.Fallback{
 			Primary:   loginguard.NewRedis(rc, cfg.RedisPrefix, cfg.LoginPolicy),
 			Secondary: logins,
-			Gate:      &degrade.Gate{Name: "loginguard", Logger: logger},
+			Gate:      loginGate,
 		}
+		serialGate := &degrade.Gate{Name: "serializer", Logger: logger}
 		serial = &serializer.Fallback{
 			Primary:   serializer.NewRedis(rc, serializer.RedisOptions{Prefix: cfg.RedisPrefix + "ser:", Logger: logger, Local: local}),
 			Secondary: local,
-			Gate:      &degrade.Gate{Name: "serializer", Logger: logger},
+			Gate:      serialGate,
+		}
+		health.rdb = rc
+		health.components = []redisComponent{
+			{"cache", func() bool { return !resilient.Healthy() }},
+			{"loginguard", loginGate.Degraded},
+			{"serializer", serialGate.Degraded},
 		}
 	}
 	m := metrics.New()
+	build := observability.BuildInfo()
+	m.Build(build.Version, build.Revision, build.GoVersion)
+	m.RedisDegraded(health.degraded)
 	shared := cache.New(store, logger, cache.WithObserver(m.CacheResult))
 
 	brillaHTTP, brillaCircuit := upstreamClient(upstream.Brilla, cfg.Hardening, m)
@@ -421,15 +452,19 @@ func New(cfg Config) (*Gateway, error) {
 	addStreamingTransports(gql, &cfg, keys)
 	gql.SetQueryCache(newQueryCache())
 	useGraphQLExtensions(gql, es.Schema(), cfg.Hardening, store, cfg.RedisPrefix, m)
+	gql.Use(observability.Operations{})
 	gql.Use(loaders.Middleware{Brilla: customerReads, Catalog: catalogReads})
 	gql.SetErrorPresenter(apperr.Presenter(logger))
 	gql.SetRecoverFunc(apperr.Recover(logger))
 
 	mux := http.NewServeMux()
 	var api http.Handler = gql
-	if !cfg.Hardening.DisableRateLimits {
+	if rateGate := (&degrade.Gate{Name: "ratelimit", Logger: logger}); !cfg.Hardening.DisableRateLimits {
+		if rdb != nil {
+			health.components = append(health.components, redisComponent{"ratelimit", rateGate.Degraded})
+		}
 		rl := ratelimit.Config{
-			Limiter:        rateLimiter(rdb, cfg.RedisPrefix, &cfg),
+			Limiter:        rateLimiter(rdb, cfg.RedisPrefix, rateGate),
 			Limits:         cfg.Hardening.RateLimits,
 			TrustedProxies: cfg.Hardening.TrustedProxies,
 			Logger:         logger,
@@ -438,12 +473,14 @@ func New(cfg Config) (*Gateway, error) {
 		// A websocket's operations come after its one HTTP request.
 		gql.Use(ratelimit.Operations{Config: rl})
 	}
-	mux.Handle("/graphql", limitBody(cfg.MaxBodyBytes, uploadLimit, withDeadline(cfg.RequestTimeout, streams, withClientAddr(cfg.Hardening.TrustedProxies, registration.Middleware(keys.Middleware(api))))))
+	open := &openStreams{}
+	mux.Handle("/graphql", countStreams(m, open, limitBody(cfg.MaxBodyBytes, uploadLimit, withDeadline(cfg.RequestTimeout, streams, registration.Middleware(keys.Middleware(withKeyName(api)))))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
 	})
-	mux.Handle("GET /readyz", readiness{rdb: rdb, upstreams: map[string]*resilience.Transport{upstream.Brilla: brillaCircuit, upstream.Serpi: serpiCircuit}})
+	draining := &atomic.Bool{}
+	mux.Handle("GET /readyz", readiness{redis: health, draining: draining, upstreams: map[string]*resilience.Transport{upstream.Brilla: brillaCircuit, upstream.Serpi: serpiCircuit}})
 	if !cfg.Hardening.SeparateMetrics {
 		mux.Handle("GET /metrics", m.Handler())
 	}
@@ -454,9 +491,13 @@ func New(cfg Config) (*Gateway, error) {
 		DefaultQuery:   cfg.PlaygroundQuery,
 	})
 	var h http.Handler = withCORS(cfg.Hardening.CORSOrigins, cfg.Hardening.CORSAllowedHeaders, mux)
+	// Every route knows its client's address (the access log too).
+	h = withClientAddr(cfg.Hardening.TrustedProxies, h)
+	h = m.Instrument(classifyRoute, h)
 	h = cfg.Hardening.Tracing.TraceHandler("gateway", h)
 	h = observability.AccessLog(logger, h)
-	return &Gateway{Handler: h, cache: shared, bus: bus, closer: closer, endStreams: endStreams, watch: watch, metrics: m}, nil
+	return &Gateway{Handler: h, cache: shared, bus: bus, closer: closer, endStreams: endStreams, watch: watch, metrics: m,
+		draining: draining, open: open, logger: logger}, nil
 }
 
 func (c *Config) applyDefaults() {

@@ -623,10 +623,16 @@ func TestCloseEndsOpenSubscriptionsPromptly(t *testing.T) {
 	if !c.closed(time.Second) {
 		t.Fatal("websocket still open 1s after Close")
 	}
+	// Going away (1001), not normal closure (1000): the client reconnects.
+	if code := websocket.CloseStatus(c.err); code != websocket.StatusGoingAway {
+		t.Fatalf("websocket closed with %v (%v), want 1001 going away", code, c.err)
+	}
 	select {
 	case events := <-sseDone:
-		if len(events) == 0 || events[len(events)-1] != "complete" {
-			t.Fatalf("SSE stream after Close: %q, want it to end with complete", events)
+		// The stream just ends: "event: complete" would tell a compliant
+		// client the subscription is over, and it would not reconnect.
+		if len(events) == 0 || events[len(events)-1] == "complete" {
+			t.Fatalf("SSE stream after Close: %q, want it to end without complete", events)
 		}
 	case <-time.After(2 * time.Second):
 		t.Fatal("SSE stream still open 2s after Close")

@@ -20,6 +20,7 @@ import (
 
 	"github.com/serfigas/brilla-gateway/graph/apperr"
 	"github.com/serfigas/brilla-gateway/internal/auth"
+	"github.com/serfigas/brilla-gateway/internal/edge/observability"
 	"github.com/serfigas/brilla-gateway/internal/edge/ratelimit"
 	"github.com/serfigas/brilla-gateway/internal/edge/streams"
 )
@@ -115,7 +116,11 @@ func websocketInit(keys *auth.KeyStore, perConnection int) transport.WebsocketIn
 		// headers said.
 		authorization, apiKey := payloadValue(p, "Authorization"), payloadValue(p, "X-Api-Key")
 		if authorization != "" || apiKey != "" {
-			ctx = auth.WithPrincipal(ctx, keys.Identify(authorization, apiKey))
+			principal := keys.Identify(authorization, apiKey)
+			if principal.Key != nil {
+				observability.SetKeyName(ctx, principal.Key.Name)
+			}
+			ctx = auth.WithPrincipal(ctx, principal)
 		}
 		// Its operations are rate limited one by one (ratelimit.Operations).
 		ctx = ratelimit.MarkStream(ctx)
