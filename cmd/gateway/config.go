@@ -12,6 +12,7 @@ import (
 
 	"github.com/serfigas/brilla-gateway/backends/serpi"
 	"github.com/serfigas/brilla-gateway/internal/auth"
+	"github.com/serfigas/brilla-gateway/internal/edge/observability"
 	"github.com/serfigas/brilla-gateway/internal/edge/server"
 	"github.com/serfigas/brilla-gateway/internal/registration"
 	"github.com/serfigas/brilla-gateway/internal/registration/regwatch"
@@ -31,6 +32,9 @@ type options struct {
 	// internal listener.
 	otlpEndpoint string
 	metricsAddr  string
+	// logLevel and logFormat build the logger (observability.BuildLogger).
+	logLevel  string
+	logFormat string
 }
 
 // Listen addresses when neither -addr nor ADDR says: every interface in
@@ -96,6 +100,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&wsOrigins, "websocket-origins", getenv("WEBSOCKET_ORIGINS"), "comma-separated origins, besides the gateway's own, whose pages may open websockets: app.example.com, *.example.com, https://app.example.com (WEBSOCKET_ORIGINS)")
 	fs.StringVar(&wsPing, "websocket-ping", env("WEBSOCKET_PING", server.DefaultWebsocketPing.String()), "interval of websocket pings and SSE keepalives (WEBSOCKET_PING)")
 	fs.StringVar(&o.hashKey, "hash-api-key", "", "print the sha256 of an API key for API_KEYS and exit")
+	fs.StringVar(&o.logLevel, "log-level", env("LOG_LEVEL", "info"), "lowest level logged: debug, info, warn or error (LOG_LEVEL)")
+	fs.StringVar(&o.logFormat, "log-format", getenv("LOG_FORMAT"), "json or text; default json, text with -demo (LOG_FORMAT)")
 	finishHardening := hardeningFlags(fs, env, o)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -112,6 +118,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		}
 	}
 	errs := finishHardening()
+	if _, err := observability.BuildLogger(io.Discard, o.logFormat, o.logLevel); err != nil {
+		errs = append(errs, err)
+	}
 	durations := []struct {
 		name string
 		raw  string
