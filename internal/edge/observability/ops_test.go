@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"go.opentelemetry.io/otel/attribute"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 )
 
@@ -142,7 +141,7 @@ func TestBuildInfoNamesAVersion(t *testing.T) {
 // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win over the default
 // service name.
 func TestResourceHonoursTheEnvironment(t *testing.T) {
-	attr := func(t *testing.T, name string) (string, attribute.KeyValue) {
+	attr := func(t *testing.T, name string) string {
 		t.Helper()
 		res, err := Resource(context.Background(), "brilla-gateway")
 		if err != nil {
@@ -150,22 +149,22 @@ func TestResourceHonoursTheEnvironment(t *testing.T) {
 		}
 		for _, kv := range res.Attributes() {
 			if string(kv.Key) == name {
-				return kv.Value.Emit(), kv
+				return kv.Value.AsString()
 			}
 		}
-		return "", attribute.KeyValue{}
+		return ""
 	}
 	t.Setenv("OTEL_SERVICE_NAME", "")
 	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "")
-	if got, _ := attr(t, string(semconv.ServiceNameKey)); got != "brilla-gateway" {
+	if got := attr(t, string(semconv.ServiceNameKey)); got != "brilla-gateway" {
 		t.Fatalf("default service.name %q", got)
 	}
 	t.Setenv("OTEL_SERVICE_NAME", "gateway-eu")
 	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=staging")
-	if got, _ := attr(t, string(semconv.ServiceNameKey)); got != "gateway-eu" {
+	if got := attr(t, string(semconv.ServiceNameKey)); got != "gateway-eu" {
 		t.Fatalf("OTEL_SERVICE_NAME ignored: service.name %q", got)
 	}
-	if got, _ := attr(t, "deployment.environment.name"); got != "staging" {
+	if got := attr(t, "deployment.environment.name"); got != "staging" {
 		t.Fatalf("OTEL_RESOURCE_ATTRIBUTES ignored: %q", got)
 	}
 }
