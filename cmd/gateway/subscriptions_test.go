@@ -133,6 +133,11 @@ func TestStopEndsOpenSubscriptions(t *testing.T) {
 		if code := websocket.CloseStatus(wsErr); code != websocket.StatusGoingAway {
 			t.Errorf("the websocket closed with %v (%v), want 1001 going away", code, wsErr)
 		}
+		for len(pending) > 0 {
+			if m := <-pending; strings.Contains(m, `"complete"`) {
+				t.Errorf("the shutdown completed the subscription (%s): the client would not resubscribe", m)
+			}
+		}
 	case <-time.After(2 * time.Second):
 		t.Fatal("the websocket stayed open after the gateway stopped")
 	}

@@ -261,9 +261,10 @@ type Gateway struct {
 	cache  *cache.Cache
 	bus    cache.Bus // catalog invalidations; closed before the Redis client
 	closer func() error
-	// endStreams ends every websocket and SSE stream; watch follows
-	// registrations for subscriptions.
-	endStreams context.CancelFunc
+	// endStreams ends every websocket and SSE stream (their contexts are
+	// done when it returns); watch follows registrations for
+	// subscriptions.
+	endStreams func()
 	watch      *regwatch.Hub
 	metrics    *metrics.Metrics
 	// draining turns /readyz to 503 once shutdown began; open counts the
@@ -417,7 +418,7 @@ func New(cfg Config) (*Gateway, error) {
 		Lease:   cfg.RegistrationLease,
 		Logger:  logger,
 	})
-	streams, endStreams := context.WithCancel(context.Background())
+	streams := &streamSet{}
 	root := &resolvers.Resolver{
 		Brilla:             brillaClient,
 		Logins:             logins,
@@ -459,7 +460,8 @@ func New(cfg Config) (*Gateway, error) {
 
 	mux := http.NewServeMux()
 	var api http.Handler = gql
-	if rateGate := (&degrade.Gate{Name: "ratelimit", Logger: logger}); !cfg.Hardening.DisableRateLimits {
+	if !cfg.Hardening.DisableRateLimits {
+		rateGate := &degrade.Gate{Name: "ratelimit", Logger: logger}
 		if rdb != nil {
 			health.components = append(health.components, redisComponent{"ratelimit", rateGate.Degraded})
 		}
@@ -473,8 +475,8 @@ func New(cfg Config) (*Gateway, error) {
 		// A websocket's operations come after its one HTTP request.
 		gql.Use(ratelimit.Operations{Config: rl})
 	}
-	open := &openStreams{}
-	mux.Handle("/graphql", countStreams(m, open, limitBody(cfg.MaxBodyBytes, uploadLimit, withDeadline(cfg.RequestTimeout, streams, registration.Middleware(keys.Middleware(withKeyName(api)))))))
+	openNow := &openStreams{}
+	mux.Handle("/graphql", countStreams(m, openNow, limitBody(cfg.MaxBodyBytes, uploadLimit, withDeadline(cfg.RequestTimeout, streams, registration.Middleware(keys.Middleware(withKeyName(api)))))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
@@ -496,8 +498,8 @@ func New(cfg Config) (*Gateway, error) {
 	h = m.Instrument(classifyRoute, h)
 	h = cfg.Hardening.Tracing.TraceHandler("gateway", h)
 	h = observability.AccessLog(logger, h)
-	return &Gateway{Handler: h, cache: shared, bus: bus, closer: closer, endStreams: endStreams, watch: watch, metrics: m,
-		draining: draining, open: open, logger: logger}, nil
+	return &Gateway{Handler: h, cache: shared, bus: bus, closer: closer, endStreams: streams.end, watch: watch, metrics: m,
+		draining: draining, open: openNow, logger: logger}, nil
 }
 
 func (c *Config) applyDefaults() {
@@ -561,7 +563,7 @@ func newTransport() *http.Transport {
 // upgrades, SSE) get no deadline, a subscription lives as long as its
 // connection, but end when streams does; their queries and mutations get
 // the deadline from streamDeadline.
-func withDeadline(d time.Duration, streams context.Context, next http.Handler) http.Handler {
+func withDeadline(d time.Duration, streams *streamSet, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if isStream(r) {
 			serveStream(streams, next, w, r)

@@ -356,6 +356,14 @@ func (c *conn) WriteJSON(v any) error {
 		return err
 	}
 	c.mu.Lock()
+	if c.ctx.Err() != nil && messageType(data) == "complete" {
+		// The gateway is ending its streams: gqlgen completes each
+		// subscription as its context ends, but a client told "complete"
+		// would not resubscribe after reconnecting. The close (1001)
+		// follows.
+		c.mu.Unlock()
+		return nil
+	}
 	if !c.acked || len(c.running) > 0 {
 		var m struct {
 			Type string `json:"type"`
@@ -375,6 +383,15 @@ func (c *conn) WriteJSON(v any) error {
 	ctx, cancel := context.WithTimeout(context.Background(), DefaultWriteTimeout)
 	defer cancel()
 	return c.ws.Write(ctx, websocket.MessageText, data)
+}
+
+// messageType is the "type" of a protocol message, or "".
+func messageType(data []byte) string {
+	var m struct {
+		Type string `json:"type"`
+	}
+	_ = json.Unmarshal(data, &m)
+	return m.Type
 }
 
 // WriteClose implements transport.WebsocketConn: the first close code
