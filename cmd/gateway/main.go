@@ -105,10 +105,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	// Shutdown neither closes nor waits for websockets and would wait out
-	// its grace period for SSE streams: end every subscription as it
-	// starts, so clients reconnect to another replica at once.
-	srv.RegisterOnShutdown(h.EndSubscriptions)
 	base := baseURL(ln.Addr())
 	if demo != nil {
 		printDemoBanner(stdout, base, demo)
@@ -146,16 +142,19 @@ const shutdownGrace = 15 * time.Second
 const traceFlushTimeout = 5 * time.Second
 
 // shutdown stops the gateway in steps, each logged: /readyz turns 503 so
-// the load balancer sends nothing new; the listener closes and every
-// websocket (1001, going away) and SSE stream ends so clients reconnect
-// elsewhere (EndSubscriptions, which logs how many); in-flight requests
-// finish within shutdownGrace, past which their connections are closed;
-// then the caches, Redis and the registration pollers, and the traces.
-// It returns the exit code: 1 when the grace period ran out.
+// the load balancer sends nothing new; every websocket (1001, going away)
+// and SSE stream ends so clients reconnect elsewhere (EndSubscriptions,
+// which logs how many: http.Server.Shutdown neither closes nor waits for
+// websockets, and would wait out its grace period for SSE streams); the
+// listener closes and in-flight requests finish within shutdownGrace,
+// past which their connections are closed; then the caches, Redis and the
+// registration pollers, and the traces. It returns the exit code: 1 when
+// the grace period ran out.
 func shutdown(logger *slog.Logger, srv, metricsSrv *http.Server, h *server.Gateway, closeGateway func() error, flushTraces func()) int {
 	started := time.Now()
 	logger.Info("shutdown: stop signal received; draining (/readyz answers 503)", "grace", shutdownGrace.String())
 	h.Drain()
+	h.EndSubscriptions()
 	drain, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	code := 0

@@ -255,8 +255,14 @@ type readiness struct {
 	draining  *atomic.Bool
 }
 
-// readinessPing bounds the Redis check, below a probe's usual 1 s timeout.
-const readinessPing = 500 * time.Millisecond
+// Redis health checks: a PING every redisCheckEvery, bounded by
+// redisCheckTimeout, in the background, so that /readyz answers at once
+// (a probe's usual timeout is 1 s; go-redis retries a failing PING for
+// longer) and gateway_redis_degraded is current without probes or traffic.
+const (
+	redisCheckEvery   = 2 * time.Second
+	redisCheckTimeout = time.Second
+)
 
 // readyBody is /readyz's JSON answer.
 type readyBody struct {
@@ -274,10 +280,8 @@ type readyBody struct {
 func (rd readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body := readyBody{Status: "ready", Redis: "none", Circuits: map[string]string{}, Problems: map[string]string{}}
 	if rd.redis.configured() {
-		ctx, cancel := context.WithTimeout(r.Context(), readinessPing)
-		defer cancel()
 		body.Redis = "up"
-		if !rd.redis.ping(ctx) {
+		if rd.redis.pingFailed.Load() {
 			body.Redis = "down"
 		}
 		body.Fallbacks = rd.redis.fallbacks()
@@ -311,8 +315,8 @@ func (rd readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(body)
 }
 
-// redisHealth is what the gateway knows of Redis: the last readiness
-// ping, and the components (the shared cache, rate limits, serializer,
+// redisHealth is what the gateway knows of Redis: the last background
+// PING (watch), and the components (the shared cache, rate limits, serializer,
 // sign-in guard) that switched to their per-process fallback. It feeds
 // /readyz and gateway_redis_degraded.
 type redisHealth struct {
@@ -330,11 +334,28 @@ type redisComponent struct {
 
 func (h *redisHealth) configured() bool { return h.rdb != nil }
 
-// ping asks Redis and remembers the answer.
-func (h *redisHealth) ping(ctx context.Context) bool {
-	ok := h.rdb.Ping(ctx).Err() == nil
-	h.pingFailed.Store(!ok)
-	return ok
+// watch pings Redis every interval until ctx ends, remembering whether
+// the last PING failed; it returns at once without Redis.
+func (h *redisHealth) watch(ctx context.Context, every, timeout time.Duration) {
+	if !h.configured() {
+		return
+	}
+	ticker := time.NewTicker(every)
+	defer ticker.Stop()
+	for {
+		ping, cancel := context.WithTimeout(ctx, timeout)
+		err := h.rdb.Ping(ping).Err()
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		h.pingFailed.Store(err != nil)
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
 }
 
 // fallbacks names the components on their fallback.

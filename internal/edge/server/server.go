@@ -273,6 +273,8 @@ type Gateway struct {
 	open     *openStreams
 	endOnce  sync.Once
 	logger   *slog.Logger
+	// stopHealth ends the background Redis health check.
+	stopHealth context.CancelFunc
 }
 
 // Metrics serves the Prometheus metrics (mounted at /metrics unless
@@ -303,6 +305,7 @@ func (g *Gateway) EndSubscriptions() {
 // subscription, and closes the Redis client.
 func (g *Gateway) Close() error {
 	g.EndSubscriptions()
+	g.stopHealth()
 	g.cache.Close()
 	_ = g.bus.Close()
 	if g.closer != nil {
@@ -482,6 +485,8 @@ func New(cfg Config) (*Gateway, error) {
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
 	})
 	draining := &atomic.Bool{}
+	healthCtx, stopHealth := context.WithCancel(context.Background())
+	go health.watch(healthCtx, redisCheckEvery, redisCheckTimeout)
 	mux.Handle("GET /readyz", readiness{redis: health, draining: draining, upstreams: map[string]*resilience.Transport{upstream.Brilla: brillaCircuit, upstream.Serpi: serpiCircuit}})
 	if !cfg.Hardening.SeparateMetrics {
 		mux.Handle("GET /metrics", m.Handler())
@@ -499,7 +504,7 @@ func New(cfg Config) (*Gateway, error) {
 	h = cfg.Hardening.Tracing.TraceHandler("gateway", h)
 	h = observability.AccessLog(logger, h)
 	return &Gateway{Handler: h, cache: shared, bus: bus, closer: closer, endStreams: streams.end, watch: watch, metrics: m,
-		draining: draining, open: openNow, logger: logger}, nil
+		draining: draining, open: openNow, logger: logger, stopHealth: stopHealth}, nil
 }
 
 func (c *Config) applyDefaults() {
