@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -115,4 +116,18 @@ func TestClientNamesAreBounded(t *testing.T) {
 	if n != maxClientNames {
 		t.Fatalf("%d client names learned, want %d", n, maxClientNames)
 	}
+}
+
+// Whatever a client sends as its name, the label value is short and
+// plain.
+func FuzzSanitizeClientName(f *testing.F) {
+	for _, seed := range []string{"", "portal-web", " web app \"v2\"\n", strings.Repeat("ñ", 40), "a/b.c_d-e", "\xff\xfe{}\x00"} {
+		f.Add(seed)
+	}
+	plain := regexp.MustCompile(`^[A-Za-z0-9._/-]{0,64}$`)
+	f.Fuzz(func(t *testing.T, name string) {
+		if got := SanitizeClientName(name); !plain.MatchString(got) {
+			t.Fatalf("SanitizeClientName(%q) = %q", name, got)
+		}
+	})
 }
