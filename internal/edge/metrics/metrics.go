@@ -95,7 +95,7 @@ func New() *Metrics {
 		serializerWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "gateway_serializer_wait_seconds",
 			Help:    "Time a call waited for its token's turn, by upstream.",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+			Buckets: LatencyBuckets,
 		}, []string{"upstream"}),
 		subscriptions: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gateway_open_subscriptions",
