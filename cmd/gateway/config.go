@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/serfigas/brilla-gateway/internal/edge/persisted"
 	"github.com/serfigas/brilla-gateway/internal/edge/ratelimit"
 	"github.com/serfigas/brilla-gateway/internal/edge/respcache"
+	"github.com/serfigas/brilla-gateway/internal/edge/observability"
 	"github.com/serfigas/brilla-gateway/internal/edge/server"
 	"github.com/serfigas/brilla-gateway/internal/registration"
 	"github.com/serfigas/brilla-gateway/internal/registration/regwatch"
@@ -40,6 +42,9 @@ type options struct {
 	metricsAddr  string
 	// loaded is where each setting came from, for -h and -print-config.
 	loaded *loaded
+	// logLevel and logFormat build the logger (observability.BuildLogger).
+	logLevel  string
+	logFormat string
 }
 
 // Listen addresses when neither -addr nor ADDR says: every interface in
@@ -136,6 +141,22 @@ func gatewaySettings(o *options) *settings {
 	t.str(&g.DefaultMonthlyRate, "DEFAULT_MONTHLY_RATE", "default-monthly-rate", server.DefaultMonthlyRate, "creditQuote's default monthly rate in percent")
 	t.duration(&g.UpstreamTimeout, "UPSTREAM_TIMEOUT", "upstream-timeout", server.DefaultUpstreamTimeout, time.Nanosecond, positiveD, "deadline of each upstream call")
 	t.duration(&g.RequestTimeout, "REQUEST_TIMEOUT", "request-timeout", server.DefaultRequestTimeout, time.Nanosecond, positiveD, "deadline of a whole GraphQL request, waiting for upstream turns included")
+	t.add(&setting{key: "LOG_LEVEL", flag: "log-level", typ: "string", def: "info", usage: "lowest level logged: debug, info, warn or error",
+		parse: func(text string) error {
+			if _, err := observability.BuildLogger(io.Discard, "", text); err != nil {
+				return err
+			}
+			o.logLevel = text
+			return nil
+		}})
+	t.add(&setting{key: "LOG_FORMAT", flag: "log-format", typ: "string", usage: "json or text; default json, text with -demo",
+		parse: func(text string) error {
+			if _, err := observability.BuildLogger(io.Discard, text, ""); err != nil {
+				return err
+			}
+			o.logFormat = text
+			return nil
+		}})
 	t.str(&g.RedisURL, "REDIS_URL", "redis-url", "", "Redis for the shared cache and serializer: redis://, rediss://, redis-sentinel://, redis-cluster:// (empty: memory only)")
 	t.str(&g.RedisPrefix, "REDIS_PREFIX", "redis-prefix", server.DefaultRedisPrefix, "prefix of every Redis key")
 	t.secretStr(&g.CacheSecret, "CACHE_SECRET", "cache-secret", "HMAC secret for customer cache keys, the same on every replica; required with REDIS_URL (16+ characters)").

@@ -11,7 +11,7 @@ import (
 	"github.com/serfigas/brilla-gateway/internal/edge/server"
 )
 
-func getPath(t *testing.T, h http.Handler, path string) (int, string) {
+func pageOf(t *testing.T, h http.Handler, path string) (int, string) {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
@@ -24,16 +24,16 @@ func getPath(t *testing.T, h http.Handler, path string) (int, string) {
 func TestPlaygroundCanBeTurnedOff(t *testing.T) {
 	e := newEnv(t)
 	asset := playground.AssetsPath + "playground.js"
-	if code, page := getPath(t, e.gateway, "/"); code != http.StatusOK || !strings.Contains(page, "graphiql") {
+	if code, page := pageOf(t, e.gateway, "/"); code != http.StatusOK || !strings.Contains(page, "graphiql") {
 		t.Fatalf("default: GET / = %d", code)
 	}
 	off := newGateway(t, e, func(c *server.Config) { c.Hardening.DisablePlayground = true })
 	for _, path := range []string{"/", asset} {
-		if code, _ := getPath(t, off, path); code != http.StatusNotFound {
+		if code, _ := pageOf(t, off, path); code != http.StatusNotFound {
 			t.Errorf("playground off: GET %s = %d, want 404", path, code)
 		}
 	}
-	if code, _ := getPath(t, off, "/healthz"); code != http.StatusOK {
+	if code, _ := pageOf(t, off, "/healthz"); code != http.StatusOK {
 		t.Errorf("playground off: /healthz = %d", code)
 	}
 	var out struct {
@@ -45,11 +45,11 @@ func TestPlaygroundCanBeTurnedOff(t *testing.T) {
 // GraphiQL keeps headers (bearer tokens) in localStorage only when asked.
 func TestPlaygroundPersistsHeadersOnlyWhenAsked(t *testing.T) {
 	e := newEnv(t)
-	if _, page := getPath(t, e.gateway, "/"); !strings.Contains(page, `data-persist-headers="false"`) {
+	if _, page := pageOf(t, e.gateway, "/"); !strings.Contains(page, `data-persist-headers="false"`) {
 		t.Fatalf("default page persists headers:\n%s", page)
 	}
 	persist := newGateway(t, e, func(c *server.Config) { c.Hardening.PlaygroundPersistHeaders = true })
-	if _, page := getPath(t, persist, "/"); !strings.Contains(page, `data-persist-headers="true"`) {
+	if _, page := pageOf(t, persist, "/"); !strings.Contains(page, `data-persist-headers="true"`) {
 		t.Fatalf("PlaygroundPersistHeaders: page:\n%s", page)
 	}
 }

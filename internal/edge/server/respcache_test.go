@@ -346,6 +346,12 @@ func TestGetAnswersCarryCachingHeadersAnd304(t *testing.T) {
 			t.Fatalf("200 body differs: %s", body)
 		}
 	}
+	// The access log says what the cache did for each request.
+	for _, outcome := range []string{"cache=miss", "cache=hit"} {
+		if !strings.Contains(e.logText(), outcome) {
+			t.Fatalf("no access-log line with %s in:\n%s", outcome, e.logText())
+		}
+	}
 	// An anonymous public answer may be cached by shared caches.
 	pub := getGraphQL(t, e.gateway, `{ creditQuote(amount: 500000, periods: 3) { installmentAmount } }`, nil)
 	if cc := pub.Header().Get("Cache-Control"); cc != "public, max-age=60" {

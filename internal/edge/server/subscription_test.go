@@ -623,10 +623,22 @@ func TestCloseEndsOpenSubscriptionsPromptly(t *testing.T) {
 	if !c.closed(time.Second) {
 		t.Fatal("websocket still open 1s after Close")
 	}
+	// Going away (1001), not normal closure (1000): the client reconnects,
+	// and resubscribes, since no subscription was completed.
+	if code := websocket.CloseStatus(c.err); code != websocket.StatusGoingAway {
+		t.Fatalf("websocket closed with %v (%v), want 1001 going away", code, c.err)
+	}
+	for len(c.msgs) > 0 {
+		if m := <-c.msgs; m.Type == "complete" {
+			t.Fatalf("subscription %s completed by the shutdown: the client would not resubscribe", m.ID)
+		}
+	}
 	select {
 	case events := <-sseDone:
-		if len(events) == 0 || events[len(events)-1] != "complete" {
-			t.Fatalf("SSE stream after Close: %q, want it to end with complete", events)
+		// The stream just ends: "event: complete" would tell a compliant
+		// client the subscription is over, and it would not reconnect.
+		if len(events) == 0 || events[len(events)-1] == "complete" {
+			t.Fatalf("SSE stream after Close: %q, want it to end without complete", events)
 		}
 	case <-time.After(2 * time.Second):
 		t.Fatal("SSE stream still open 2s after Close")
