@@ -165,6 +165,10 @@ type Config struct {
 	Hardening Hardening
 	// Logger receives error logs; slog.Default() when nil.
 	Logger *slog.Logger
+	// Now is the clock of the customer's computed values (overdue
+	// installments, next due date) and of quote dates; time.Now when nil.
+	// Tests set it to fix "today".
+	Now func() time.Time
 }
 
 // Defaults of Config's optional fields.
@@ -416,6 +420,7 @@ func New(cfg Config) (*Gateway, error) {
 		Logger:             logger,
 		CustomerSerpi:      serpi.Credential{SecretKey: cfg.SerpiSecretKey, Token: cfg.SerpiToken},
 		DefaultMonthlyRate: model.Decimal(rate),
+		Now:                cfg.Now,
 	}
 	schemaCfg := graph.Config{Resolvers: root, Directives: resolvers.Directives()}
 	limits.Complexity(&schemaCfg.Complexity)
