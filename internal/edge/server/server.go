@@ -153,7 +153,10 @@ type Config struct {
 	WebsocketPing time.Duration
 	// RegistrationPollMin and RegistrationPollMax bound the backoff of
 	// the one poller following a watched registration (regwatch
-	// defaults: 1s doubling to 30s).
+	// defaults: 1s doubling to 30s). A registration received less than a
+	// minute ago is polled every RegistrationPollMin or every second,
+	// whichever is shorter, within regwatch.DefaultPollBudget polls per
+	// code.
 	RegistrationPollMin time.Duration
 	RegistrationPollMax time.Duration
 	// RegistrationLease is how long a poller's lease outlives a replica
