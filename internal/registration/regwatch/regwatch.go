@@ -49,8 +49,8 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultPollMin  = time.Second
-	DefaultPollMax  = 30 * time.Second
+	DefaultPollMin = time.Second
+	DefaultPollMax = 30 * time.Second
 	// DefaultFastPoll and DefaultFastWindow: a registration younger than a
 	// minute is polled every second, so a quick decision reaches watchers
 	// within about a second.
@@ -60,9 +60,9 @@ const (
 	// StateTTL, across replicas: the first minute's 60, the backoff's
 	// steps, then about 85 minutes at PollMax.
 	DefaultPollBudget = 240
-	DefaultLease    = 15 * time.Second
-	DefaultStateTTL = 24 * time.Hour
-	DefaultPrefix   = "gw:reg:"
+	DefaultLease      = 15 * time.Second
+	DefaultStateTTL   = 24 * time.Hour
+	DefaultPrefix     = "gw:reg:"
 	// readyWait bounds how long a watcher waits for the replica's pub/sub
 	// subscription before reading the state (the periodic re-read covers
 	// anything missed meanwhile).
