@@ -154,9 +154,11 @@ func TestOverdueIsComputedInColombianTime(t *testing.T) {
 				"GET " + brilla.PathCreditPayments: 0,
 			})
 			// The answer is cacheable: every type it touches has a hint.
-			e.resetStats()
+			hits := outcome(t, e.gateway, "hit")
 			e.do(duesQuery, nil, bearer(tok)).ok(t, &out)
-			wantCalls(t, e, nil)
+			if outcome(t, e.gateway, "hit") != hits+1 {
+				t.Errorf("the same query again was not answered from the response cache: %v", outcomesOf(t, e.gateway))
+			}
 
 			// The computed values alone read the two open credits'
 			// schedules, never the paid-off credit's (a new token: the

@@ -148,6 +148,13 @@ func TestCustomerPaymentsAcrossCredits(t *testing.T) {
 		}
 	}
 
+	// A page is cacheable: every type it touches has a hint.
+	hits := outcome(t, e.gateway, "hit")
+	e.do(customerPaymentsQuery, map[string]any{"first": 3, "after": forward[2].Cursor}, bearer(fresh)).ok(t, &paymentsPage{})
+	if outcome(t, e.gateway, "hit") != hits+1 {
+		t.Errorf("a page read again was not answered from the response cache: %v", outcomesOf(t, e.gateway))
+	}
+
 	// A window between two cursors.
 	var window paymentsPage
 	e.do(customerPaymentsQuery, map[string]any{"after": forward[1].Cursor, "before": forward[5].Cursor, "first": 10}, bearer(fresh)).ok(t, &window)
