@@ -155,7 +155,10 @@ type Config struct {
 	WebsocketPing time.Duration
 	// RegistrationPollMin and RegistrationPollMax bound the backoff of
 	// the one poller following a watched registration (regwatch
-	// defaults: 1s doubling to 30s).
+	// defaults: 1s doubling to 30s). A registration received less than a
+	// minute ago is polled every RegistrationPollMin or every second,
+	// whichever is shorter, within regwatch.DefaultPollBudget polls per
+	// code.
 	RegistrationPollMin time.Duration
 	RegistrationPollMax time.Duration
 	// RegistrationLease is how long a poller's lease outlives a replica
@@ -167,6 +170,10 @@ type Config struct {
 	Hardening Hardening
 	// Logger receives error logs; slog.Default() when nil.
 	Logger *slog.Logger
+	// Now is the clock of the customer's computed values (overdue
+	// installments, next due date) and of quote dates; time.Now when nil.
+	// Tests set it to fix "today".
+	Now func() time.Time
 }
 
 // Defaults of Config's optional fields.
@@ -451,6 +458,7 @@ func New(cfg Config) (*Gateway, error) {
 		Logger:             logger,
 		CustomerSerpi:      serpi.Credential{SecretKey: cfg.SerpiSecretKey, Token: cfg.SerpiToken},
 		DefaultMonthlyRate: model.Decimal(rate),
+		Now:                cfg.Now,
 	}
 	schemaCfg := graph.Config{Resolvers: root, Directives: resolvers.Directives()}
 	limits.Complexity(&schemaCfg.Complexity)
