@@ -13,11 +13,21 @@ import (
 	"time"
 )
 
-// requester posts the same GraphQL request to a set of URLs.
+// requester posts a GraphQL request to a set of URLs.
 type requester struct {
 	client  *http.Client
 	payload []byte // JSON body {"query": ...}
 	apiKey  string
+	// vary, when set, gives request n its own body instead of payload.
+	vary func(n int64) []byte
+}
+
+// body is request n's JSON body.
+func (r *requester) body(n int64) []byte {
+	if r.vary != nil {
+		return r.vary(n)
+	}
+	return r.payload
 }
 
 // outcome classifies one answer.
@@ -31,8 +41,8 @@ const (
 
 // do sends one request to url, reading the whole answer into buf, and
 // classifies it against want (nil: any answer without errors is fine).
-func (r *requester) do(ctx context.Context, url string, buf *bytes.Buffer, want []byte) (outcome, string) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(r.payload))
+func (r *requester) do(ctx context.Context, url string, body []byte, buf *bytes.Buffer, want []byte) (outcome, string) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return answerError, err.Error()
 	}
@@ -125,7 +135,7 @@ func loadPhase(ctx context.Context, name string, r *requester, urls []string, wa
 				}
 				url := urls[int(n-1)%len(urls)]
 				t0 := time.Now()
-				res, msg := r.do(ctx, url, &buf, want)
+				res, msg := r.do(ctx, url, r.body(n), &buf, want)
 				lat = append(lat, time.Since(t0))
 				switch res {
 				case answerError:

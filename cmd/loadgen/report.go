@@ -33,6 +33,10 @@ type report struct {
 	MaxConcurrentPerToken map[string]int
 	ConcurrencyRejections int64
 
+	// GatewayPeakRSS is the most resident memory an external gateway
+	// (-gateway-url) reported on its /metrics during the gateway phase.
+	GatewayPeakRSS int64
+
 	// GatewayLogRecords counts the gateway's warning and error logs.
 	GatewayLogRecords int64
 }
@@ -96,6 +100,9 @@ func (r *report) writeTable(w io.Writer) error {
 	if o.redisURL != "" {
 		fmt.Fprintf(&b, "redis: %s (keys under %q)\n", redactURL(o.redisURL), r.RedisPrefix)
 	}
+	if o.uncached {
+		fmt.Fprintf(&b, "uncached: request n searches spelling n of %q (case and accents varied), never the same twice\n", uncachedWord)
+	}
 	const row = "%-16s %9s %10s %9s %9s %9s %9s %8s\n"
 	fmt.Fprintf(&b, row, "", "requests", "req/s", "p50", "p90", "p99", "max", "errors")
 	for _, p := range []phaseResult{r.Gateway, r.Floor} {
@@ -144,6 +151,9 @@ func (r *report) writeTable(w io.Writer) error {
 	fmt.Fprintf(&b, "upstream calls during the run: %s (%.5f per request; %d during the load phase, the rest at warm-up)\n",
 		strings.Join(calls, ", "), r.perRequest(), r.LoadPhaseCalls)
 	fmt.Fprintf(&b, "max concurrent per SERPI token: %d; rejections: %d\n", r.maxConcurrent(), r.ConcurrencyRejections)
+	if r.GatewayPeakRSS > 0 {
+		fmt.Fprintf(&b, "gateway peak RSS during the load (its /metrics, sampled every %s): %.1f MiB\n", rssEvery, float64(r.GatewayPeakRSS)/(1<<20))
+	}
 	if r.GatewayLogRecords > 0 {
 		fmt.Fprintf(&b, "gateway log records (warning and above): %d\n", r.GatewayLogRecords)
 	}
@@ -204,6 +214,7 @@ func (r *report) writeJSON(w io.Writer) error {
 		"replicas":    o.replicas,
 		"upstream":    r.upstreamSource(),
 		"query":       o.query,
+		"uncached":    o.uncached,
 		"gateway":     r.phaseJSON(g),
 		"floor":       r.phaseJSON(f),
 		"ratio_gateway_over_floor": map[string]float64{
@@ -225,6 +236,7 @@ func (r *report) writeJSON(w io.Writer) error {
 		"max_concurrent_per_serpi_token": r.maxConcurrent(),
 		"concurrency_rejections":         r.ConcurrencyRejections,
 		"gateway_log_records":            r.GatewayLogRecords,
+		"gateway_peak_rss_bytes":         r.GatewayPeakRSS,
 	}
 	if o.latency > 0 && o.simURL == "" {
 		out["upstream_latency_ms"] = msf(o.latency)
