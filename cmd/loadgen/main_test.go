@@ -164,10 +164,13 @@ func TestRefusesBadFlags(t *testing.T) {
 
 func TestParseRSS(t *testing.T) {
 	metrics := "# HELP process_resident_memory_bytes Resident memory size in bytes.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes 5.4525952e+07\nprocess_start_time_seconds 1.7e+09\n"
-	if got, ok := parseRSS([]byte(metrics)); !ok || got != 54525952 {
-		t.Errorf("parseRSS = %d, %v; want 54525952", got, ok)
+	if got, ok := parseMetric([]byte(metrics), "process_resident_memory_bytes"); !ok || got != 54525952 {
+		t.Errorf("parseMetric = %v, %v; want 54525952", got, ok)
 	}
-	if _, ok := parseRSS([]byte("go_goroutines 7\n")); ok {
-		t.Error("parseRSS found a value in metrics without it")
+	if got, ok := parseMetric([]byte(metrics), "process_start_time_seconds"); !ok || got != 1.7e9 {
+		t.Errorf("parseMetric = %v, %v; want 1.7e9", got, ok)
+	}
+	if _, ok := parseMetric([]byte("go_goroutines 7\n"), "process_resident_memory_bytes"); ok {
+		t.Error("parseMetric found a value in metrics without it")
 	}
 }

@@ -163,11 +163,18 @@ func measure(ctx context.Context, o options, stderr io.Writer) (*report, error) 
 		return nil, err
 	}
 	stopRSS := func() int64 { return 0 }
+	var gatewayCPU0 time.Duration
 	if o.gatewayURL != "" {
 		stopRSS = sampleRSS(client, o.gatewayURL+"/metrics")
+		gatewayCPU0, _ = readGatewayCPU(client, o.gatewayURL+"/metrics")
 	}
 	rep.Gateway = loadPhase(ctx, "gateway", req, gatewayURLs, reference, o)
 	rep.GatewayPeakRSS = stopRSS()
+	if o.gatewayURL != "" {
+		if cpu, ok := readGatewayCPU(client, o.gatewayURL+"/metrics"); ok && gatewayCPU0 > 0 {
+			rep.Gateway.GatewayCPU = cpu - gatewayCPU0
+		}
+	}
 	if err := stopProfile(); err != nil {
 		return nil, err
 	}

@@ -89,17 +89,23 @@ func clip(b []byte) string {
 
 // phaseResult is what one load phase measured.
 type phaseResult struct {
-	Name       string
-	Requests   int64
-	Errors     int64
-	Differing  int64 // successful answers whose bytes differed from the reference
-	Elapsed    time.Duration
-	ReqPerSec  float64
-	P50, P90   time.Duration
-	P99, Max   time.Duration
-	CapReached bool   // stopped at -max-requests before -duration
-	Canceled   bool   // interrupted
-	FirstError string // the first error's text
+	Name      string
+	Requests  int64
+	Errors    int64
+	Differing int64 // successful answers whose bytes differed from the reference
+	Elapsed   time.Duration
+	ReqPerSec float64
+	P50, P90  time.Duration
+	P99, Max  time.Duration
+	// CPU is the CPU time this process used during the phase (load
+	// client plus the in-process gateway or floor), and GatewayCPU an
+	// external gateway's own (-gateway-url, from its /metrics); 0 when
+	// unknown. On a shared machine CPU per request varies far less than
+	// requests per second.
+	CPU, GatewayCPU time.Duration
+	CapReached      bool   // stopped at -max-requests before -duration
+	Canceled        bool   // interrupted
+	FirstError      string // the first error's text
 }
 
 // loadPhase runs o.concurrency workers against urls (round-robin by request
@@ -119,6 +125,7 @@ func loadPhase(ctx context.Context, name string, r *requester, urls []string, wa
 	// Preallocate each worker's share of the cap (plus slack for uneven
 	// shares) so recording a latency never allocates in the common case.
 	capacity := min(o.maxRequests, o.maxRequests/o.concurrency+1024)
+	cpu0 := processCPU()
 	start := time.Now()
 	deadline := start.Add(o.duration)
 	for w := range o.concurrency {
@@ -154,6 +161,7 @@ func loadPhase(ctx context.Context, name string, r *requester, urls []string, wa
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu := processCPU() - cpu0
 
 	all := slices.Concat(perWorker...)
 	slices.Sort(all)
@@ -163,6 +171,7 @@ func loadPhase(ctx context.Context, name string, r *requester, urls []string, wa
 		Errors:     errs.Load(),
 		Differing:  differing.Load(),
 		Elapsed:    elapsed,
+		CPU:        cpu,
 		CapReached: capReached.Load(),
 		Canceled:   ctx.Err() != nil,
 		FirstError: firstText,

@@ -113,6 +113,16 @@ func (r *report) writeTable(w io.Writer) error {
 	x := func(a, b time.Duration) string { return fmt.Sprintf("%.3gx", ratio(float64(a), float64(b))) }
 	fmt.Fprintf(&b, row, "ratio gw/floor", "", fmt.Sprintf("%.3gx", ratio(g.ReqPerSec, f.ReqPerSec)),
 		x(g.P50, f.P50), x(g.P90, f.P90), x(g.P99, f.P99), x(g.Max, f.Max), "")
+	if g.Requests > 0 && f.Requests > 0 && g.CPU > 0 && f.CPU > 0 {
+		perReq := func(d time.Duration, n int64) time.Duration { return d / time.Duration(n) }
+		gw, fl := perReq(g.CPU, g.Requests), perReq(f.CPU, f.Requests)
+		fmt.Fprintf(&b, "CPU per request (this process): gateway phase %s, floor phase %s; floor/gateway %.3gx\n",
+			us(gw), us(fl), ratio(float64(fl), float64(gw)))
+		if g.GatewayCPU > 0 {
+			ext := perReq(g.GatewayCPU, g.Requests)
+			fmt.Fprintf(&b, "external gateway's own CPU per request (its /metrics): %s\n", us(ext))
+		}
+	}
 	for _, p := range []phaseResult{g, f} {
 		if p.CapReached {
 			fmt.Fprintf(&b, "%s: stopped at -max-requests %d after %s\n", p.Name, o.maxRequests, p.Elapsed.Round(time.Millisecond))
@@ -176,6 +186,8 @@ func ms(d time.Duration) string {
 	}
 }
 
+func us(d time.Duration) string { return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond)) }
+
 func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 type jsonPhase struct {
@@ -190,6 +202,10 @@ type jsonPhase struct {
 	ElapsedS   float64 `json:"elapsed_s"`
 	CapReached bool    `json:"stopped_at_max_requests"`
 	FirstError string  `json:"first_error,omitempty"`
+	// CPU used during the phase: this process's, and an external
+	// gateway's own (0 when not measured).
+	CPUms        float64 `json:"cpu_ms"`
+	GatewayCPUms float64 `json:"external_gateway_cpu_ms,omitempty"`
 }
 
 func (r *report) phaseJSON(p phaseResult) jsonPhase {
@@ -198,6 +214,7 @@ func (r *report) phaseJSON(p phaseResult) jsonPhase {
 		P50ms: msf(p.P50), P90ms: msf(p.P90), P99ms: msf(p.P99), MaxMs: msf(p.Max),
 		Errors: p.Errors, Differing: p.Differing, ElapsedS: p.Elapsed.Seconds(),
 		CapReached: p.CapReached, FirstError: p.FirstError,
+		CPUms: msf(p.CPU), GatewayCPUms: msf(p.GatewayCPU),
 	}
 }
 

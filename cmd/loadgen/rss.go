@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -46,6 +47,18 @@ func sampleRSS(client *http.Client, metricsURL string) func() int64 {
 }
 
 func readRSS(client *http.Client, metricsURL string) (int64, bool) {
+	v, ok := readMetric(client, metricsURL, "process_resident_memory_bytes")
+	return int64(v), ok
+}
+
+// readGatewayCPU is the CPU time an external gateway has used, from its
+// /metrics (process_cpu_seconds_total, 10 ms resolution).
+func readGatewayCPU(client *http.Client, metricsURL string) (time.Duration, bool) {
+	v, ok := readMetric(client, metricsURL, "process_cpu_seconds_total")
+	return time.Duration(v * float64(time.Second)), ok
+}
+
+func readMetric(client *http.Client, metricsURL, name string) (float64, bool) {
 	resp, err := client.Get(metricsURL)
 	if err != nil {
 		return 0, false
@@ -55,15 +68,15 @@ func readRSS(client *http.Client, metricsURL string) (int64, bool) {
 	if _, err := body.ReadFrom(resp.Body); err != nil || resp.StatusCode != http.StatusOK {
 		return 0, false
 	}
-	return parseRSS(body.Bytes())
+	return parseMetric(body.Bytes(), name)
 }
 
-// parseRSS finds the Prometheus process collector's resident memory.
-func parseRSS(metrics []byte) (int64, bool) {
+// parseMetric finds an unlabelled sample of the Prometheus text format.
+func parseMetric(metrics []byte, name string) (float64, bool) {
 	sc := bufio.NewScanner(bytes.NewReader(metrics))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		value, ok := strings.CutPrefix(sc.Text(), "process_resident_memory_bytes ")
+		value, ok := strings.CutPrefix(sc.Text(), name+" ")
 		if !ok {
 			continue
 		}
@@ -71,7 +84,16 @@ func parseRSS(metrics []byte) (int64, bool) {
 		if err != nil {
 			return 0, false
 		}
-		return int64(f), true
+		return f, true
 	}
 	return 0, false
+}
+
+// processCPU is the user plus system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
