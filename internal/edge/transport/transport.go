@@ -287,7 +287,13 @@ func refuse(w http.ResponseWriter, media string, rf *Refusal) {
 
 // writeJSON writes v with status as media.
 func writeJSON(w http.ResponseWriter, media string, status int, v any) {
-	b, err := json.Marshal(v)
+	var b []byte
+	var err error
+	if resp, ok := v.(*graphql.Response); ok {
+		b, err = marshalResponse(resp) // json.Marshal's bytes, faster
+	} else {
+		b, err = json.Marshal(v)
+	}
 	if err != nil {
 		// Only a resolver's value could fail to marshal; nothing of it is
 		// shown.
