@@ -48,5 +48,5 @@ func marshalResponse(resp *graphql.Response) ([]byte, error) {
 // change: <, > or &, or the first byte of U+2028/U+2029 (0xE2; a false
 // positive only costs the escaping pass).
 func needsHTMLEscape(b []byte) bool {
-	return bytes.IndexAny(b, "<>&") >= 0 || bytes.IndexByte(b, 0xE2) >= 0
+	return bytes.ContainsAny(b, "<>&") || bytes.IndexByte(b, 0xE2) >= 0
 }
