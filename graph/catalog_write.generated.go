@@ -1705,7 +1705,7 @@ func (ec *executionContext) unmarshalNCreateTaxInput2githubᚗcomᚋserfigasᚋb
 }
 
 func (ec *executionContext) marshalNItemError2ᚕᚖgithubᚗcomᚋserfigasᚋbrillaᚑgatewayᚋgraphᚋmodelᚐItemErrorᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ItemError) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceInline(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNItemError2ᚖgithubᚗcomᚋserfigasᚋbrillaᚑgatewayᚋgraphᚋmodelᚐItemError(ctx, sel, v[i])

@@ -3848,7 +3848,7 @@ func (ec *executionContext) unmarshalNGenerateTokenInput2githubᚗcomᚋserfigas
 }
 
 func (ec *executionContext) marshalNInstallment2ᚕᚖgithubᚗcomᚋserfigasᚋbrillaᚑgatewayᚋgraphᚋmodelᚐInstallmentᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Installment) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceInline(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNInstallment2ᚖgithubᚗcomᚋserfigasᚋbrillaᚑgatewayᚋgraphᚋmodelᚐInstallment(ctx, sel, v[i])
@@ -3884,7 +3884,7 @@ func (ec *executionContext) marshalNInstallmentState2githubᚗcomᚋserfigasᚋb
 }
 
 func (ec *executionContext) marshalNPayment2ᚕᚖgithubᚗcomᚋserfigasᚋbrillaᚑgatewayᚋgraphᚋmodelᚐPaymentᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Payment) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceInline(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNPayment2ᚖgithubᚗcomᚋserfigasᚋbrillaᚑgatewayᚋgraphᚋmodelᚐPayment(ctx, sel, v[i])

@@ -2,4 +2,4 @@
 // schema gqlgen generates from it. Resolvers live in package resolvers.
 package graph
 
-//go:generate go tool gqlgen generate
+//go:generate go run ../cmd/gqlgen-lean

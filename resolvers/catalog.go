@@ -54,7 +54,7 @@ func catalogPage[T any](ctx context.Context, typ string, first *int, after *stri
 	if err != nil {
 		return catalog.Page[T]{}, nil, nil, err
 	}
-	page := ix.Find(q).Page(afterID, n)
+	page := ix.FindPage(q, afterID, n)
 	info, cursors := pageInfo(page, typ)
 	return page, info, cursors, nil
 }
@@ -98,6 +98,30 @@ func pageArgs(first *int, after *string, typ string) (int, int64, error) {
 		afterID = id
 	}
 	return n, afterID, nil
+}
+
+// pageEdges builds a page's edges, all in one allocation rather than one
+// per edge.
+func pageEdges[T, E any](items []T, cursors []string, edge func(cursor string, item T) E) []*E {
+	slab := make([]E, len(items))
+	edges := make([]*E, len(items))
+	for i, item := range items {
+		slab[i] = edge(cursors[i], item)
+		edges[i] = &slab[i]
+	}
+	return edges
+}
+
+func branchEdge(cursor string, b serpi.Sucursal) model.BranchEdge {
+	return model.BranchEdge{Cursor: cursor, Node: toBranch(b)}
+}
+
+func taxEdge(cursor string, t serpi.Impuesto) model.TaxEdge {
+	return model.TaxEdge{Cursor: cursor, Node: toTax(t)}
+}
+
+func articleEdge(cursor string, a serpi.Articulo) model.ArticleEdge {
+	return model.ArticleEdge{Cursor: cursor, Node: toArticle(a)}
 }
 
 // pageInfo builds Relay's PageInfo and the edges' cursors for a page.

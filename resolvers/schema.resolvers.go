@@ -200,11 +200,8 @@ func (r *queryResolver) Branches(ctx context.Context, first *int, after *string,
 	if err != nil {
 		return nil, err
 	}
-	conn := &model.BranchConnection{Edges: make([]*model.BranchEdge, len(page.Items)), PageInfo: info, TotalCount: page.TotalCount}
-	for i, item := range page.Items {
-		conn.Edges[i] = &model.BranchEdge{Cursor: cursors[i], Node: toBranch(item)}
-	}
-	return conn, nil
+	edges := pageEdges(page.Items, cursors, branchEdge)
+	return &model.BranchConnection{Edges: edges, PageInfo: info, TotalCount: page.TotalCount}, nil
 }
 
 // Branch is the resolver for the branch field.
@@ -218,11 +215,8 @@ func (r *queryResolver) Taxes(ctx context.Context, first *int, after *string, fi
 	if err != nil {
 		return nil, err
 	}
-	conn := &model.TaxConnection{Edges: make([]*model.TaxEdge, len(page.Items)), PageInfo: info, TotalCount: page.TotalCount}
-	for i, item := range page.Items {
-		conn.Edges[i] = &model.TaxEdge{Cursor: cursors[i], Node: toTax(item)}
-	}
-	return conn, nil
+	edges := pageEdges(page.Items, cursors, taxEdge)
+	return &model.TaxConnection{Edges: edges, PageInfo: info, TotalCount: page.TotalCount}, nil
 }
 
 // Tax is the resolver for the tax field.
@@ -240,11 +234,8 @@ func (r *queryResolver) Articles(ctx context.Context, first *int, after *string,
 	if err != nil {
 		return nil, err
 	}
-	conn := &model.ArticleConnection{Edges: make([]*model.ArticleEdge, len(page.Items)), PageInfo: info, TotalCount: page.TotalCount}
-	for i, item := range page.Items {
-		conn.Edges[i] = &model.ArticleEdge{Cursor: cursors[i], Node: toArticle(item)}
-	}
-	return conn, nil
+	edges := pageEdges(page.Items, cursors, articleEdge)
+	return &model.ArticleConnection{Edges: edges, PageInfo: info, TotalCount: page.TotalCount}, nil
 }
 
 // Article is the resolver for the article field.

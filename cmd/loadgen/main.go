@@ -21,9 +21,14 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/serfigas/brilla-gateway/internal/edge/server"
 )
 
 func main() {
+	// The in-process gateway runs with the collector settings cmd/gateway
+	// gives it (GOGC, GOMEMLIMIT), so do the load client and the floor.
+	server.ApplyRuntimeDefaults()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))

@@ -89,7 +89,13 @@ func measure(ctx context.Context, o options, stderr io.Writer) (*report, error) 
 		}()
 	}
 	var gatewayURLs []string
+	if o.gatewayURL != "" {
+		gatewayURLs, apiKey = []string{o.gatewayURL + "/graphql"}, o.apiKey
+	}
 	for i := range o.replicas {
+		if o.gatewayURL != "" {
+			break
+		}
 		gw, err := server.New(cfg)
 		if err != nil {
 			return nil, fmt.Errorf("gateway replica %d: %w", i+1, err)
@@ -116,6 +122,9 @@ func measure(ctx context.Context, o options, stderr io.Writer) (*report, error) 
 		return nil, err
 	}
 	req := &requester{client: client, payload: payload, apiKey: apiKey}
+	if o.uncached {
+		req.vary = func(n int64) []byte { return uncachedBody(o.query, n) }
+	}
 
 	if err := stats.reset(ctx); err != nil {
 		return nil, fmt.Errorf("reset simulator counters: %w", err)
@@ -131,7 +140,7 @@ func measure(ctx context.Context, o options, stderr io.Writer) (*report, error) 
 	for i, u := range gatewayURLs {
 		var buf bytes.Buffer
 		t0 := time.Now()
-		res, msg := req.do(ctx, u, &buf, nil)
+		res, msg := req.do(ctx, u, req.body(0), &buf, nil)
 		took := time.Since(t0)
 		if res == answerError {
 			return nil, fmt.Errorf("warm-up request to replica %d: %s", i+1, msg)
@@ -153,7 +162,19 @@ func measure(ctx context.Context, o options, stderr io.Writer) (*report, error) 
 	if err != nil {
 		return nil, err
 	}
+	stopRSS := func() int64 { return 0 }
+	var gatewayCPU0 time.Duration
+	if o.gatewayURL != "" {
+		stopRSS = sampleRSS(client, o.gatewayURL+"/metrics")
+		gatewayCPU0, _ = readGatewayCPU(client, o.gatewayURL+"/metrics")
+	}
 	rep.Gateway = loadPhase(ctx, "gateway", req, gatewayURLs, reference, o)
+	rep.GatewayPeakRSS = stopRSS()
+	if o.gatewayURL != "" {
+		if cpu, ok := readGatewayCPU(client, o.gatewayURL+"/metrics"); ok && gatewayCPU0 > 0 {
+			rep.Gateway.GatewayCPU = cpu - gatewayCPU0
+		}
+	}
 	if err := stopProfile(); err != nil {
 		return nil, err
 	}
@@ -178,6 +199,17 @@ func measure(ctx context.Context, o options, stderr io.Writer) (*report, error) 
 	}
 	rep.GatewayLogRecords = logs.count.Load()
 	return rep, nil
+}
+
+// uncachedBody is the -uncached request n: the query with spelling n of
+// uncachedWord as $term (n = 0 is the word itself, used at warm-up; the
+// load phases count from 1, so every gateway-phase request is new).
+func uncachedBody(query string, n int64) []byte {
+	body, _ := json.Marshal(struct {
+		Query     string            `json:"query"`
+		Variables map[string]string `json:"variables"`
+	}{query, map[string]string{"term": simkit.SpellingVariant(uncachedWord, int(n))}})
+	return body
 }
 
 // startCPUProfile starts profiling into path ("" does nothing) and returns

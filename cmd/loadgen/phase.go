@@ -13,11 +13,21 @@ import (
 	"time"
 )
 
-// requester posts the same GraphQL request to a set of URLs.
+// requester posts a GraphQL request to a set of URLs.
 type requester struct {
 	client  *http.Client
 	payload []byte // JSON body {"query": ...}
 	apiKey  string
+	// vary, when set, gives request n its own body instead of payload.
+	vary func(n int64) []byte
+}
+
+// body is request n's JSON body.
+func (r *requester) body(n int64) []byte {
+	if r.vary != nil {
+		return r.vary(n)
+	}
+	return r.payload
 }
 
 // outcome classifies one answer.
@@ -31,8 +41,8 @@ const (
 
 // do sends one request to url, reading the whole answer into buf, and
 // classifies it against want (nil: any answer without errors is fine).
-func (r *requester) do(ctx context.Context, url string, buf *bytes.Buffer, want []byte) (outcome, string) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(r.payload))
+func (r *requester) do(ctx context.Context, url string, body []byte, buf *bytes.Buffer, want []byte) (outcome, string) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return answerError, err.Error()
 	}
@@ -79,17 +89,23 @@ func clip(b []byte) string {
 
 // phaseResult is what one load phase measured.
 type phaseResult struct {
-	Name       string
-	Requests   int64
-	Errors     int64
-	Differing  int64 // successful answers whose bytes differed from the reference
-	Elapsed    time.Duration
-	ReqPerSec  float64
-	P50, P90   time.Duration
-	P99, Max   time.Duration
-	CapReached bool   // stopped at -max-requests before -duration
-	Canceled   bool   // interrupted
-	FirstError string // the first error's text
+	Name      string
+	Requests  int64
+	Errors    int64
+	Differing int64 // successful answers whose bytes differed from the reference
+	Elapsed   time.Duration
+	ReqPerSec float64
+	P50, P90  time.Duration
+	P99, Max  time.Duration
+	// CPU is the CPU time this process used during the phase (load
+	// client plus the in-process gateway or floor), and GatewayCPU an
+	// external gateway's own (-gateway-url, from its /metrics); 0 when
+	// unknown. On a shared machine CPU per request varies far less than
+	// requests per second.
+	CPU, GatewayCPU time.Duration
+	CapReached      bool   // stopped at -max-requests before -duration
+	Canceled        bool   // interrupted
+	FirstError      string // the first error's text
 }
 
 // loadPhase runs o.concurrency workers against urls (round-robin by request
@@ -109,6 +125,7 @@ func loadPhase(ctx context.Context, name string, r *requester, urls []string, wa
 	// Preallocate each worker's share of the cap (plus slack for uneven
 	// shares) so recording a latency never allocates in the common case.
 	capacity := min(o.maxRequests, o.maxRequests/o.concurrency+1024)
+	cpu0 := processCPU()
 	start := time.Now()
 	deadline := start.Add(o.duration)
 	for w := range o.concurrency {
@@ -125,7 +142,7 @@ func loadPhase(ctx context.Context, name string, r *requester, urls []string, wa
 				}
 				url := urls[int(n-1)%len(urls)]
 				t0 := time.Now()
-				res, msg := r.do(ctx, url, &buf, want)
+				res, msg := r.do(ctx, url, r.body(n), &buf, want)
 				lat = append(lat, time.Since(t0))
 				switch res {
 				case answerError:
@@ -144,6 +161,7 @@ func loadPhase(ctx context.Context, name string, r *requester, urls []string, wa
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu := processCPU() - cpu0
 
 	all := slices.Concat(perWorker...)
 	slices.Sort(all)
@@ -153,6 +171,7 @@ func loadPhase(ctx context.Context, name string, r *requester, urls []string, wa
 		Errors:     errs.Load(),
 		Differing:  differing.Load(),
 		Elapsed:    elapsed,
+		CPU:        cpu,
 		CapReached: capReached.Load(),
 		Canceled:   ctx.Err() != nil,
 		FirstError: firstText,

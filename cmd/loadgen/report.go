@@ -33,6 +33,10 @@ type report struct {
 	MaxConcurrentPerToken map[string]int
 	ConcurrencyRejections int64
 
+	// GatewayPeakRSS is the most resident memory an external gateway
+	// (-gateway-url) reported on its /metrics during the gateway phase.
+	GatewayPeakRSS int64
+
 	// GatewayLogRecords counts the gateway's warning and error logs.
 	GatewayLogRecords int64
 }
@@ -96,6 +100,9 @@ func (r *report) writeTable(w io.Writer) error {
 	if o.redisURL != "" {
 		fmt.Fprintf(&b, "redis: %s (keys under %q)\n", redactURL(o.redisURL), r.RedisPrefix)
 	}
+	if o.uncached {
+		fmt.Fprintf(&b, "uncached: request n searches spelling n of %q (case and accents varied), never the same twice\n", uncachedWord)
+	}
 	const row = "%-16s %9s %10s %9s %9s %9s %9s %8s\n"
 	fmt.Fprintf(&b, row, "", "requests", "req/s", "p50", "p90", "p99", "max", "errors")
 	for _, p := range []phaseResult{r.Gateway, r.Floor} {
@@ -106,6 +113,16 @@ func (r *report) writeTable(w io.Writer) error {
 	x := func(a, b time.Duration) string { return fmt.Sprintf("%.3gx", ratio(float64(a), float64(b))) }
 	fmt.Fprintf(&b, row, "ratio gw/floor", "", fmt.Sprintf("%.3gx", ratio(g.ReqPerSec, f.ReqPerSec)),
 		x(g.P50, f.P50), x(g.P90, f.P90), x(g.P99, f.P99), x(g.Max, f.Max), "")
+	if g.Requests > 0 && f.Requests > 0 && g.CPU > 0 && f.CPU > 0 {
+		perReq := func(d time.Duration, n int64) time.Duration { return d / time.Duration(n) }
+		gw, fl := perReq(g.CPU, g.Requests), perReq(f.CPU, f.Requests)
+		fmt.Fprintf(&b, "CPU per request (this process): gateway phase %s, floor phase %s; floor/gateway %.3gx\n",
+			us(gw), us(fl), ratio(float64(fl), float64(gw)))
+		if g.GatewayCPU > 0 {
+			ext := perReq(g.GatewayCPU, g.Requests)
+			fmt.Fprintf(&b, "external gateway's own CPU per request (its /metrics): %s\n", us(ext))
+		}
+	}
 	for _, p := range []phaseResult{g, f} {
 		if p.CapReached {
 			fmt.Fprintf(&b, "%s: stopped at -max-requests %d after %s\n", p.Name, o.maxRequests, p.Elapsed.Round(time.Millisecond))
@@ -144,6 +161,9 @@ func (r *report) writeTable(w io.Writer) error {
 	fmt.Fprintf(&b, "upstream calls during the run: %s (%.5f per request; %d during the load phase, the rest at warm-up)\n",
 		strings.Join(calls, ", "), r.perRequest(), r.LoadPhaseCalls)
 	fmt.Fprintf(&b, "max concurrent per SERPI token: %d; rejections: %d\n", r.maxConcurrent(), r.ConcurrencyRejections)
+	if r.GatewayPeakRSS > 0 {
+		fmt.Fprintf(&b, "gateway peak RSS during the load (its /metrics, sampled every %s): %.1f MiB\n", rssEvery, float64(r.GatewayPeakRSS)/(1<<20))
+	}
 	if r.GatewayLogRecords > 0 {
 		fmt.Fprintf(&b, "gateway log records (warning and above): %d\n", r.GatewayLogRecords)
 	}
@@ -166,6 +186,8 @@ func ms(d time.Duration) string {
 	}
 }
 
+func us(d time.Duration) string { return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond)) }
+
 func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 type jsonPhase struct {
@@ -180,6 +202,10 @@ type jsonPhase struct {
 	ElapsedS   float64 `json:"elapsed_s"`
 	CapReached bool    `json:"stopped_at_max_requests"`
 	FirstError string  `json:"first_error,omitempty"`
+	// CPU used during the phase: this process's, and an external
+	// gateway's own (0 when not measured).
+	CPUms        float64 `json:"cpu_ms"`
+	GatewayCPUms float64 `json:"external_gateway_cpu_ms,omitempty"`
 }
 
 func (r *report) phaseJSON(p phaseResult) jsonPhase {
@@ -188,6 +214,7 @@ func (r *report) phaseJSON(p phaseResult) jsonPhase {
 		P50ms: msf(p.P50), P90ms: msf(p.P90), P99ms: msf(p.P99), MaxMs: msf(p.Max),
 		Errors: p.Errors, Differing: p.Differing, ElapsedS: p.Elapsed.Seconds(),
 		CapReached: p.CapReached, FirstError: p.FirstError,
+		CPUms: msf(p.CPU), GatewayCPUms: msf(p.GatewayCPU),
 	}
 }
 
@@ -204,6 +231,7 @@ func (r *report) writeJSON(w io.Writer) error {
 		"replicas":    o.replicas,
 		"upstream":    r.upstreamSource(),
 		"query":       o.query,
+		"uncached":    o.uncached,
 		"gateway":     r.phaseJSON(g),
 		"floor":       r.phaseJSON(f),
 		"ratio_gateway_over_floor": map[string]float64{
@@ -225,6 +253,7 @@ func (r *report) writeJSON(w io.Writer) error {
 		"max_concurrent_per_serpi_token": r.maxConcurrent(),
 		"concurrency_rejections":         r.ConcurrencyRejections,
 		"gateway_log_records":            r.GatewayLogRecords,
+		"gateway_peak_rss_bytes":         r.GatewayPeakRSS,
 	}
 	if o.latency > 0 && o.simURL == "" {
 		out["upstream_latency_ms"] = msf(o.latency)

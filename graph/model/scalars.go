@@ -4,6 +4,7 @@
 package model
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -231,13 +232,20 @@ func (d *Date) UnmarshalGQLContext(ctx context.Context, v any) error {
 // SERPI's custom fields keep their exact text.
 type JSON json.RawMessage
 
-// MarshalGQLContext implements graphql.ContextMarshaler.
+// MarshalGQLContext implements graphql.ContextMarshaler. It writes the
+// value compacted (numbers keep their text): the rest of the answer's data
+// is compact as gqlgen writes it, and the HTTP transport relies on that to
+// send the data without compacting it again (transport.marshalResponse).
 func (j JSON) MarshalGQLContext(_ context.Context, w io.Writer) error {
 	if len(j) == 0 {
 		_, err := io.WriteString(w, "null")
 		return err
 	}
-	_, err := w.Write(j)
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, j); err != nil {
+		return fmt.Errorf("JSON scalar holds invalid JSON: %w", err)
+	}
+	_, err := w.Write(compact.Bytes())
 	return err
 }
 

@@ -270,3 +270,22 @@ func FuzzJSONUnmarshal(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data string) { fuzzUnmarshal(t, new(JSON), data) })
 }
+
+// A JSON scalar is written compact, numbers with their exact text, as the
+// rest of gqlgen's data is (the HTTP transport sends data as written).
+func TestJSONMarshalsCompact(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"", "null"},
+		{`{"a": 1.50, "b" : [ 1 , "x y" ] }`, `{"a":1.50,"b":[1,"x y"]}`},
+		{`"text"`, `"text"`},
+	} {
+		var b strings.Builder
+		if err := JSON(tt.in).MarshalGQLContext(context.Background(), &b); err != nil || b.String() != tt.want {
+			t.Errorf("JSON(%q) wrote %q (%v), want %q", tt.in, b.String(), err, tt.want)
+		}
+	}
+	var b strings.Builder
+	if err := JSON(`{"a":`).MarshalGQLContext(context.Background(), &b); err == nil {
+		t.Errorf("invalid JSON written as %q without an error", b.String())
+	}
+}

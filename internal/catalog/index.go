@@ -6,7 +6,9 @@ package catalog
 import (
 	"slices"
 	"strings"
+	"sync"
 	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/text/runes"
 	"golang.org/x/text/transform"
@@ -130,6 +132,60 @@ func (ix *Index[T]) Find(q Query[T]) Matches[T] {
 	return m
 }
 
+// FindPage returns what Find(q).Page(after, first) returns, without
+// copying the matches that fall outside the page: it counts every match
+// but keeps only the page's records. Request paths use it; a search that
+// matches most of a collection would otherwise copy the whole collection
+// per request.
+func (ix *Index[T]) FindPage(q Query[T], after int64, first int) Page[T] {
+	words := strings.Fields(Normalize(q.Search))
+	if len(words) > 0 && ix.text == nil {
+		return Page[T]{}
+	}
+	var p Page[T]
+	visit := func(i int) {
+		if len(words) > 0 && !containsAll(ix.text[i], words) {
+			return
+		}
+		if q.Where != nil && !q.Where(ix.items[i]) {
+			return
+		}
+		p.TotalCount++
+		switch {
+		case ix.ids[i] <= after:
+			p.HasPrev = true
+		case len(p.Items) < first:
+			if p.Items == nil {
+				n := min(first, len(ix.items))
+				p.Items, p.IDs = make([]T, 0, n), make([]int64, 0, n)
+			}
+			p.Items = append(p.Items, ix.items[i])
+			p.IDs = append(p.IDs, ix.ids[i])
+		default:
+			p.HasNext = true
+		}
+	}
+	if hasCriteria(q.Equal) {
+		for _, i := range ix.candidates(q.Equal) {
+			visit(i)
+		}
+	} else {
+		for i := range ix.items { // positions are in id order
+			visit(i)
+		}
+	}
+	return p
+}
+
+func hasCriteria(equal map[string][]string) bool {
+	for _, values := range equal {
+		if len(values) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // candidates intersects the positions matching every key criterion; with
 // no criteria every position is a candidate. Positions come back sorted.
 func (ix *Index[T]) candidates(equal map[string][]string) []int {
@@ -190,13 +246,36 @@ func containsAll(text string, words []string) bool {
 // Normalize lowercases s and removes accents, so "Medellín" matches
 // "medellin".
 func Normalize(s string) string {
-	// A transformer chain keeps state, so each call builds its own.
-	stripMarks := transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
-	out, _, err := transform.String(stripMarks, s)
+	if isASCII(s) {
+		return strings.ToLower(s) // no accents to strip: the common case
+	}
+	// A transformer chain keeps state: each call takes one from the pool
+	// and resets it, instead of building its own (about 9 KB a call).
+	t := stripMarksPool.Get().(transform.Transformer)
+	t.Reset()
+	out, _, err := transform.String(t, s)
+	stripMarksPool.Put(t)
 	if err != nil {
 		out = s
 	}
 	return strings.ToLower(out)
+}
+
+// stripMarksPool holds transformers that decompose, drop combining marks
+// and recompose.
+var stripMarksPool = sync.Pool{New: func() any {
+	return transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
+}}
+
+// isASCII reports whether s is all ASCII, which decomposition leaves as it
+// is.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // Page is one page of a keyset-paginated result.

@@ -114,48 +114,51 @@ func TestGet(t *testing.T) {
 	}
 }
 
+// findCases are queries over recs with the ids they match, in order.
+var findCases = []struct {
+	name string
+	q    Query[rec]
+	want []int64
+}{
+	{"everything", Query[rec]{}, []int64{7, 10, 20, 30, 40}},
+	{"equal one key", Query[rec]{Equal: map[string][]string{"nit": {"900"}}}, []int64{10, 30, 40}},
+	{"equal trims query and record values", Query[rec]{Equal: map[string][]string{"nit": {" 900"}}}, []int64{10, 30, 40}},
+	{"equal is exact, not normalized", Query[rec]{Equal: map[string][]string{"city": {"Medellín"}}}, []int64{30}},
+	{"equal no match", Query[rec]{Equal: map[string][]string{"nit": {"123"}}}, nil},
+	{"equal unknown key", Query[rec]{Equal: map[string][]string{"zip": {"900"}}}, nil},
+	{"equal empty value list ignored", Query[rec]{Equal: map[string][]string{"nit": {}}}, []int64{7, 10, 20, 30, 40}},
+	{"equal empty string matches nothing", Query[rec]{Equal: map[string][]string{"tag": {""}}}, nil},
+	{"equal two keys intersect", Query[rec]{Equal: map[string][]string{"nit": {"900"}, "tag": {"b"}}}, []int64{10, 30}},
+	{"equal two keys disjoint", Query[rec]{Equal: map[string][]string{"nit": {"700"}, "tag": {"b"}}}, nil},
+	{"equal two keys, one empty list", Query[rec]{Equal: map[string][]string{"nit": {"800"}, "tag": nil}}, []int64{20}},
+	{"values list is a union", Query[rec]{Equal: map[string][]string{"nit": {"700", "800"}}}, []int64{7, 20}},
+	{"union with duplicates and misses", Query[rec]{Equal: map[string][]string{"city": {"Cali", "Cali", "Nowhere", "Pereira"}}}, []int64{7, 40}},
+	{"multi-valued key", Query[rec]{Equal: map[string][]string{"tag": {"a"}}}, []int64{20, 30}},
+	{"multi-valued union no duplicates", Query[rec]{Equal: map[string][]string{"tag": {"a", "b"}}}, []int64{10, 20, 30}},
+	{"union then intersect", Query[rec]{Equal: map[string][]string{"tag": {"a", "c"}, "nit": {"700", "900"}}}, []int64{7, 30}},
+	{"search accent-insensitive", Query[rec]{Search: "medellin"}, []int64{20, 30}},
+	{"search case-insensitive", Query[rec]{Search: "SEDE"}, []int64{30}},
+	{"search accented query", Query[rec]{Search: "Bogotá"}, []int64{10}},
+	{"search accented uppercase record", Query[rec]{Search: "area"}, []int64{20}},
+	{"search multi-word all must match", Query[rec]{Search: "medellin industrial"}, []int64{20}},
+	{"search multi-word any order, extra spaces", Query[rec]{Search: "  industrial   MEDELLÍN "}, []int64{20}},
+	{"search one word missing", Query[rec]{Search: "medellin pereira"}, nil},
+	{"search substring", Query[rec]{Search: "bod"}, []int64{7}},
+	{"search across fields", Query[rec]{Search: "punto pereira"}, []int64{40}},
+	{"search blank is no criterion", Query[rec]{Search: "   "}, []int64{7, 10, 20, 30, 40}},
+	{"search and equal", Query[rec]{Search: "medellin", Equal: map[string][]string{"nit": {"900"}}}, []int64{30}},
+	{"where", Query[rec]{Where: func(r rec) bool { return r.ID%20 == 0 }}, []int64{20, 40}},
+	{"where rejects all", Query[rec]{Where: func(rec) bool { return false }}, nil},
+	{"where and search and equal", Query[rec]{
+		Equal:  map[string][]string{"nit": {"800", "900"}},
+		Search: "medellin",
+		Where:  func(r rec) bool { return r.ID > 20 },
+	}, []int64{30}},
+}
+
 func TestFind(t *testing.T) {
 	ix := NewIndex(recs, recSpec)
-	tests := []struct {
-		name string
-		q    Query[rec]
-		want []int64
-	}{
-		{"everything", Query[rec]{}, []int64{7, 10, 20, 30, 40}},
-		{"equal one key", Query[rec]{Equal: map[string][]string{"nit": {"900"}}}, []int64{10, 30, 40}},
-		{"equal trims query and record values", Query[rec]{Equal: map[string][]string{"nit": {" 900"}}}, []int64{10, 30, 40}},
-		{"equal is exact, not normalized", Query[rec]{Equal: map[string][]string{"city": {"Medellín"}}}, []int64{30}},
-		{"equal no match", Query[rec]{Equal: map[string][]string{"nit": {"123"}}}, nil},
-		{"equal unknown key", Query[rec]{Equal: map[string][]string{"zip": {"900"}}}, nil},
-		{"equal empty value list ignored", Query[rec]{Equal: map[string][]string{"nit": {}}}, []int64{7, 10, 20, 30, 40}},
-		{"equal empty string matches nothing", Query[rec]{Equal: map[string][]string{"tag": {""}}}, nil},
-		{"equal two keys intersect", Query[rec]{Equal: map[string][]string{"nit": {"900"}, "tag": {"b"}}}, []int64{10, 30}},
-		{"equal two keys disjoint", Query[rec]{Equal: map[string][]string{"nit": {"700"}, "tag": {"b"}}}, nil},
-		{"equal two keys, one empty list", Query[rec]{Equal: map[string][]string{"nit": {"800"}, "tag": nil}}, []int64{20}},
-		{"values list is a union", Query[rec]{Equal: map[string][]string{"nit": {"700", "800"}}}, []int64{7, 20}},
-		{"union with duplicates and misses", Query[rec]{Equal: map[string][]string{"city": {"Cali", "Cali", "Nowhere", "Pereira"}}}, []int64{7, 40}},
-		{"multi-valued key", Query[rec]{Equal: map[string][]string{"tag": {"a"}}}, []int64{20, 30}},
-		{"multi-valued union no duplicates", Query[rec]{Equal: map[string][]string{"tag": {"a", "b"}}}, []int64{10, 20, 30}},
-		{"union then intersect", Query[rec]{Equal: map[string][]string{"tag": {"a", "c"}, "nit": {"700", "900"}}}, []int64{7, 30}},
-		{"search accent-insensitive", Query[rec]{Search: "medellin"}, []int64{20, 30}},
-		{"search case-insensitive", Query[rec]{Search: "SEDE"}, []int64{30}},
-		{"search accented query", Query[rec]{Search: "Bogotá"}, []int64{10}},
-		{"search accented uppercase record", Query[rec]{Search: "area"}, []int64{20}},
-		{"search multi-word all must match", Query[rec]{Search: "medellin industrial"}, []int64{20}},
-		{"search multi-word any order, extra spaces", Query[rec]{Search: "  industrial   MEDELLÍN "}, []int64{20}},
-		{"search one word missing", Query[rec]{Search: "medellin pereira"}, nil},
-		{"search substring", Query[rec]{Search: "bod"}, []int64{7}},
-		{"search across fields", Query[rec]{Search: "punto pereira"}, []int64{40}},
-		{"search blank is no criterion", Query[rec]{Search: "   "}, []int64{7, 10, 20, 30, 40}},
-		{"search and equal", Query[rec]{Search: "medellin", Equal: map[string][]string{"nit": {"900"}}}, []int64{30}},
-		{"where", Query[rec]{Where: func(r rec) bool { return r.ID%20 == 0 }}, []int64{20, 40}},
-		{"where rejects all", Query[rec]{Where: func(rec) bool { return false }}, nil},
-		{"where and search and equal", Query[rec]{
-			Equal:  map[string][]string{"nit": {"800", "900"}},
-			Search: "medellin",
-			Where:  func(r rec) bool { return r.ID > 20 },
-		}, []int64{30}},
-	}
+	tests := findCases
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := ix.Find(tt.q)
@@ -182,6 +185,29 @@ func TestFindIntersectionStable(t *testing.T) {
 	for range 100 {
 		if got := ix.Find(q).IDs; !slices.Equal(got, []int64{10, 20, 30}) {
 			t.Fatalf("ids = %v, want [10 20 30]", got)
+		}
+	}
+}
+
+// FindPage must answer exactly what Find followed by Page does, for every
+// query, cursor position and page size.
+func TestFindPageIsFindThenPage(t *testing.T) {
+	ix := NewIndex(recs, recSpec)
+	for _, tt := range findCases {
+		for _, after := range []int64{0, 5, 7, 10, 15, 20, 30, 40, 99, math.MaxInt64} {
+			for _, first := range []int{0, 1, 2, 3, 5, 100} {
+				want := ix.Find(tt.q).Page(after, first)
+				got := ix.FindPage(tt.q, after, first)
+				if !slices.Equal(got.IDs, want.IDs) || len(got.Items) != len(want.Items) ||
+					got.HasNext != want.HasNext || got.HasPrev != want.HasPrev || got.TotalCount != want.TotalCount {
+					t.Fatalf("%s, after %d, first %d: FindPage = %+v, Find().Page = %+v", tt.name, after, first, got, want)
+				}
+				for i := range got.Items {
+					if got.Items[i].ID != got.IDs[i] {
+						t.Fatalf("%s: item %d has id %d, ids say %d", tt.name, i, got.Items[i].ID, got.IDs[i])
+					}
+				}
+			}
 		}
 	}
 }

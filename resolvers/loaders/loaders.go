@@ -49,6 +49,12 @@ type Loaders struct {
 // repeated keys into one call.
 const wait = 0 * time.Millisecond
 
+// inputCapacity is the buffer between Load and a batch. The library's
+// default (1000) allocates 8 KB per batch, per loader used, per operation;
+// an operation asks for a handful of keys, and a full buffer only makes
+// Load wait for the batch to take its key.
+const inputCapacity = 16
+
 // maxParallel bounds the concurrent upstream calls one batch makes.
 const maxParallel = 4
 
@@ -98,7 +104,7 @@ func each[K comparable, V any](fetch func(context.Context, K) (V, error)) *datal
 		wg.Wait()
 		return results
 	}
-	return dataloader.NewBatchedLoader(batch, dataloader.WithWait[K, V](wait))
+	return dataloader.NewBatchedLoader(batch, dataloader.WithWait[K, V](wait), dataloader.WithInputCapacity[K, V](inputCapacity))
 }
 
 // Summary returns the customer's quota summary.

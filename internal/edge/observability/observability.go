@@ -255,8 +255,20 @@ func SetupTracing(ctx context.Context, endpoint, service string) (*Tracing, erro
 var propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 
 // TraceHandler opens a server span per request (continuing an inbound
-// W3C trace context).
+// W3C trace context). With tracing off it only carries the inbound trace
+// context and baggage into the request's context, which is all a no-op
+// span would do (the access log's trace_id and the upstream calls'
+// traceparent still follow the caller's trace), without otelhttp's
+// per-request wrapping and metric recording.
 func (t *Tracing) TraceHandler(name string, next http.Handler) http.Handler {
+	if _, off := t.Provider.(noop.TracerProvider); off {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if len(r.Header) > 0 && (r.Header.Get("Traceparent") != "" || r.Header.Get("Baggage") != "") {
+				r = r.WithContext(propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header)))
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 	return otelhttp.NewHandler(next, name,
 		otelhttp.WithTracerProvider(t.Provider),
 		otelhttp.WithPropagators(propagator),

@@ -10,6 +10,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 func TestLoggerRedactsSecretsAndStampsRequestIDs(t *testing.T) {
@@ -110,6 +112,52 @@ func TestTracingOffByDefault(t *testing.T) {
 	}
 	if err := tr.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// With tracing off, an inbound trace context still reaches the request's
+// context (the access log's trace_id) and the upstream calls.
+func TestTracingOffCarriesInboundTraceContext(t *testing.T) {
+	tr, err := SetupTracing(context.Background(), "", "gateway")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	const traceparent = "00-" + traceID + "-00f067aa0ba902b7-01"
+	var upstreamSaw, upstreamBaggage string
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		upstreamSaw, upstreamBaggage = r.Header.Get("Traceparent"), r.Header.Get("Baggage")
+	}))
+	defer upstream.Close()
+	client := &http.Client{Transport: tr.TraceTransport(http.DefaultTransport)}
+	var handlerSaw string
+	h := tr.TraceHandler("graphql", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handlerSaw = trace.SpanContextFromContext(r.Context()).TraceID().String()
+		req, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, upstream.URL, nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		resp.Body.Close()
+	}))
+	req := httptest.NewRequest(http.MethodPost, "/graphql", nil)
+	req.Header.Set("Traceparent", traceparent)
+	req.Header.Set("Baggage", "tenant=acme")
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	if handlerSaw != traceID {
+		t.Errorf("handler's trace id %q, want %q", handlerSaw, traceID)
+	}
+	if upstreamSaw != traceparent || upstreamBaggage != "tenant=acme" {
+		t.Errorf("upstream got traceparent %q, baggage %q; want %q, tenant=acme", upstreamSaw, upstreamBaggage, traceparent)
+	}
+
+	// Without a trace context nothing is made up.
+	handlerSaw = "unset"
+	upstreamSaw = "unset"
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/graphql", nil))
+	if handlerSaw != (trace.TraceID{}).String() || upstreamSaw != "" {
+		t.Errorf("no inbound context: handler trace id %q, upstream traceparent %q", handlerSaw, upstreamSaw)
 	}
 }
 
