@@ -5,6 +5,7 @@ package catalog
 
 import (
 	"slices"
+	"sort"
 	"strings"
 	"unicode"
 
@@ -23,6 +24,11 @@ type Index[T any] struct {
 	pos   map[int64]int
 	text  []string
 	keys  map[string]map[string][]int
+	// sortKeys holds, per sort field, each position's sort key; rank holds
+	// each position's place in that field's ascending (key, id) order, so
+	// a query sorts its matches by comparing ints.
+	sortKeys map[string][]string
+	rank     map[string][]int
 }
 
 // Spec says how to index records of type T.
@@ -34,6 +40,10 @@ type Spec[T any] struct {
 	// Keys returns, per key name, the exact values a record is found by
 	// (e.g. "nit" -> {"900985549"}).
 	Keys map[string]func(T) []string
+	// Sort returns, per sort field name, a record's sort key: strings whose
+	// byte order is the field's order (see SortText, SortDecimal). Ties
+	// are broken by id.
+	Sort map[string]func(T) string
 }
 
 // NewIndex builds an index over items. Records with a duplicate id keep the
@@ -69,7 +79,39 @@ func NewIndex[T any](items []T, spec Spec[T]) *Index[T] {
 			}
 		}
 	}
+	ix.buildSorts(spec.Sort)
 	return ix
+}
+
+// buildSorts computes every sort field's keys and ranks.
+func (ix *Index[T]) buildSorts(sorts map[string]func(T) string) {
+	ix.sortKeys = make(map[string][]string, len(sorts))
+	ix.rank = make(map[string][]int, len(sorts))
+	for name, fn := range sorts {
+		keys := make([]string, len(ix.items))
+		order := make([]int, len(ix.items))
+		for i, it := range ix.items {
+			keys[i] = fn(it)
+			order[i] = i
+		}
+		// Positions are in id order, so a stable sort by key alone orders
+		// ties by id.
+		slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(keys[a], keys[b]) })
+		rank := make([]int, len(ix.items))
+		for r, i := range order {
+			rank[i] = r
+		}
+		ix.sortKeys[name], ix.rank[name] = keys, rank
+	}
+}
+
+// Sorts reports whether the index can order by field ("" is id order).
+func (ix *Index[T]) Sorts(field string) bool {
+	if field == "" {
+		return true
+	}
+	_, ok := ix.rank[field]
+	return ok
 }
 
 // Len is the number of records.
@@ -93,34 +135,86 @@ type Query[T any] struct {
 	Search string
 	// Where is an extra predicate.
 	Where func(T) bool
+	// Range keeps the records whose sort key for Range.Field lies within
+	// the bounds (see KeyRange).
+	Range *KeyRange
+	// Order is the order of the matches: by id when Order.Field is "".
+	Order Order
 }
 
-// Matches are the records a query selected, in ascending id order.
+// KeyRange bounds a sort field's keys; an empty bound is open.
+type KeyRange struct {
+	Field    string
+	Min, Max string
+}
+
+// Order is a sort order: a sort field of the Spec (or "" for the id) and
+// a direction. Ties are broken by id in the same direction, so the
+// descending order is exactly the ascending one reversed.
+type Order struct {
+	Field string
+	Desc  bool
+}
+
+// Matches are the records a query selected, in the query's order.
 type Matches[T any] struct {
 	Items []T
 	IDs   []int64
+	// Keys are the matches' sort keys (empty strings in id order).
+	Keys  []string
+	Order Order
 }
 
-// Find returns the matching records in id order, with their ids.
+// Find returns the matching records in the query's order, with their ids
+// and sort keys. An Order or Range naming a field the Spec does not sort
+// by matches nothing.
 func (ix *Index[T]) Find(q Query[T]) Matches[T] {
+	m := Matches[T]{Order: q.Order}
+	if !ix.Sorts(q.Order.Field) || (q.Range != nil && (q.Range.Field == "" || !ix.Sorts(q.Range.Field))) {
+		return m
+	}
 	candidates := ix.candidates(q.Equal)
 	words := strings.Fields(Normalize(q.Search))
-	var m Matches[T]
 	if len(words) > 0 && ix.text == nil {
 		// An index without text cannot match a text search.
-		return Matches[T]{}
+		return m
 	}
+	var matched []int
 	for _, i := range candidates {
 		if len(words) > 0 && !containsAll(ix.text[i], words) {
+			continue
+		}
+		if q.Range != nil && !q.Range.holds(ix.sortKeys[q.Range.Field][i]) {
 			continue
 		}
 		if q.Where != nil && !q.Where(ix.items[i]) {
 			continue
 		}
-		m.Items = append(m.Items, ix.items[i])
-		m.IDs = append(m.IDs, ix.ids[i])
+		matched = append(matched, i)
+	}
+	var keys []string
+	if f := q.Order.Field; f != "" {
+		rank := ix.rank[f]
+		slices.SortFunc(matched, func(a, b int) int { return rank[a] - rank[b] })
+		keys = ix.sortKeys[f]
+	}
+	if q.Order.Desc {
+		slices.Reverse(matched)
+	}
+	m.Items = make([]T, len(matched))
+	m.IDs = make([]int64, len(matched))
+	m.Keys = make([]string, len(matched))
+	for j, i := range matched {
+		m.Items[j], m.IDs[j] = ix.items[i], ix.ids[i]
+		if keys != nil {
+			m.Keys[j] = keys[i]
+		}
 	}
 	return m
+}
+
+func (r *KeyRange) holds(key string) bool {
+	return (r.Min == "" || key >= r.Min) && (r.Max == "" || key <= r.Max)
 }
 
 // candidates intersects the positions matching every key criterion; with
@@ -187,26 +281,94 @@ func Normalize(s string) string {
 type Page[T any] struct {
 	Items      []T
 	IDs        []int64
+	Keys       []string
 	HasNext    bool
 	HasPrev    bool
 	TotalCount int
 }
 
-// Page returns up to first matches whose id is greater than after (0:
-// from the start).
+// Position is a place in an ordered result: the sort key and id of a
+// record (a cursor's content). The record need not still match, or exist.
+type Position struct {
+	Key string
+	ID  int64
+}
+
+// Window selects a page the Relay way: the matches strictly after After
+// and strictly before Before (nil: unbounded), then the First of them, or
+// the Last of them (nil: not given; First wins when both are given).
+type Window struct {
+	After, Before *Position
+	First, Last   *int
+}
+
+// Page returns up to first matches after the match with id after (0: from
+// the start); for results in id order.
 func (m Matches[T]) Page(after int64, first int) Page[T] {
-	// The first id greater than after; written without after+1, which
-	// would overflow for a crafted cursor at the top of the int64 range.
-	start, found := slices.BinarySearch(m.IDs, after)
-	if found {
-		start++
+	w := Window{First: &first}
+	if after != 0 {
+		w.After = &Position{ID: after}
 	}
-	end := min(start+first, len(m.Items))
+	return m.Window(w)
+}
+
+// Window cuts the page w selects. HasPrev and HasNext say whether matches
+// precede or follow the page in this order, cursors or not.
+func (m Matches[T]) Window(w Window) Page[T] {
+	if len(m.Keys) != len(m.Items) {
+		// Built by hand in id order: every key is "".
+		m.Keys = make([]string, len(m.Items))
+	}
+	start, end := 0, len(m.Items)
+	if w.After != nil {
+		// The first match beyond After; a search for a position, never
+		// After's id + 1, which would overflow at the top of the int64
+		// range.
+		start = m.search(*w.After, true)
+	}
+	if w.Before != nil {
+		end = max(start, m.search(*w.Before, false))
+	}
+	switch {
+	case w.First != nil:
+		end = min(end, start+max(*w.First, 0))
+	case w.Last != nil:
+		start = max(start, end-max(*w.Last, 0))
+	}
 	return Page[T]{
 		Items:      m.Items[start:end],
 		IDs:        m.IDs[start:end],
+		Keys:       m.Keys[start:end],
 		HasNext:    end < len(m.Items),
 		HasPrev:    start > 0,
 		TotalCount: len(m.Items),
 	}
+}
+
+// search returns the index of the first match beyond p in m's order
+// (past: p's own record excluded), or the first match not before p.
+func (m Matches[T]) search(p Position, past bool) int {
+	return sort.Search(len(m.Items), func(i int) bool {
+		c := strings.Compare(m.Keys[i], p.Key)
+		if c == 0 {
+			c = cmpInt(m.IDs[i], p.ID)
+		}
+		if m.Order.Desc {
+			c = -c
+		}
+		if past {
+			return c > 0
+		}
+		return c >= 0
+	})
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
