@@ -110,7 +110,9 @@ func TestUpsertArticlesCreatesNewCodesAndMergesExistingOnes(t *testing.T) {
 	// invalidated).
 	var check struct {
 		Articles struct {
-			Edges []struct{ Node struct{ Code, Description string } }
+			Edges []struct {
+				Node struct{ Code, Description string }
+			}
 		}
 	}
 	e.do(fmt.Sprintf(`{ articles(filter: {codes: [%q, "UPSERT-NEW", "UPSERT-INCOMPLETE"]}, orderBy: {field: CODE}) { edges { node { code description } } } }`, existing.Codigo), nil, key(testKey)).ok(t, &check)
