@@ -203,3 +203,24 @@ func TestCustomFieldKeys(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSortDecimal feeds decimals as clients send them (rateMin, rateMax)
+// and as SERPI stores them: never a panic, and for any two numbers the
+// keys compare as the numbers do.
+func FuzzSortDecimal(f *testing.F) {
+	for _, seed := range [][2]string{{"19.00000", "19"}, {"-1.5", "-1.55"}, {"0", "-0.000"}, {".5", "0.49999"}, {"abc", "1"}, {"", "-"}, {"1e5", "100000"}} {
+		f.Add(seed[0], seed[1])
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		ka, okA := SortDecimal(a)
+		kb, okB := SortDecimal(b)
+		ra, parsedA := new(big.Rat).SetString(strings.TrimPrefix(strings.TrimSpace(a), "+"))
+		rb, parsedB := new(big.Rat).SetString(strings.TrimPrefix(strings.TrimSpace(b), "+"))
+		if !okA || !okB || !parsedA || !parsedB {
+			return // big.Rat reads forms (exponents, fractions) SortDecimal refuses
+		}
+		if got, want := strings.Compare(ka, kb), ra.Cmp(rb); got != want {
+			t.Fatalf("%q vs %q: keys compare %d, numbers %d", a, b, got, want)
+		}
+	})
+}
