@@ -26,6 +26,7 @@ type ResolverRoot interface {
 	Credit() CreditResolver
 	Customer() CustomerResolver
 	Mutation() MutationResolver
+	Payment() PaymentResolver
 	Query() QueryResolver
 	Subscription() SubscriptionResolver
 }
@@ -169,6 +170,8 @@ type ComplexityRoot struct {
 		MonthlyRate     func(childComplexity int) int
 		Name            func(childComplexity int) int
 		NextInstallment func(childComplexity int) int
+		OverdueAmount   func(childComplexity int) int
+		OverdueCount    func(childComplexity int) int
 		PaymentSummary  func(childComplexity int) int
 		Payments        func(childComplexity int) int
 		PendingAmount   func(childComplexity int) int
@@ -203,7 +206,22 @@ type ComplexityRoot struct {
 		CreditSummary func(childComplexity int) int
 		Credits       func(childComplexity int) int
 		ID            func(childComplexity int) int
+		NextDue       func(childComplexity int) int
+		OverdueAmount func(childComplexity int) int
+		OverdueCount  func(childComplexity int) int
+		Payments      func(childComplexity int, first *int, after *string, last *int, before *string) int
 		Vat           func(childComplexity int) int
+	}
+
+	CustomerPaymentConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	CustomerPaymentEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	Department struct {
@@ -211,8 +229,14 @@ type ComplexityRoot struct {
 		ID   func(childComplexity int) int
 	}
 
+	DueInstallment struct {
+		Credit      func(childComplexity int) int
+		Installment func(childComplexity int) int
+	}
+
 	Installment struct {
 		Date             func(childComplexity int) int
+		DaysPastDue      func(childComplexity int) int
 		InterestAmount   func(childComplexity int) int
 		PaymentAmount    func(childComplexity int) int
 		PendingPrincipal func(childComplexity int) int
@@ -239,6 +263,12 @@ type ComplexityRoot struct {
 		UpsertArticles func(childComplexity int, input []*model.UpsertArticleInput) int
 	}
 
+	NextDue struct {
+		Amount       func(childComplexity int) int
+		Date         func(childComplexity int) int
+		Installments func(childComplexity int) int
+	}
+
 	PageInfo struct {
 		EndCursor       func(childComplexity int) int
 		HasNextPage     func(childComplexity int) int
@@ -248,6 +278,7 @@ type ComplexityRoot struct {
 
 	Payment struct {
 		Amount              func(childComplexity int) int
+		Credit              func(childComplexity int) int
 		Date                func(childComplexity int) int
 		InstallmentSequence func(childComplexity int) int
 		Method              func(childComplexity int) int
@@ -954,6 +985,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Credit.NextInstallment(childComplexity), true
+	case "Credit.overdueAmount":
+		if e.ComplexityRoot.Credit.OverdueAmount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Credit.OverdueAmount(childComplexity), true
+	case "Credit.overdueCount":
+		if e.ComplexityRoot.Credit.OverdueCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Credit.OverdueCount(childComplexity), true
 	case "Credit.paymentSummary":
 		if e.ComplexityRoot.Credit.PaymentSummary == nil {
 			break
@@ -1112,12 +1155,73 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Customer.ID(childComplexity), true
+	case "Customer.nextDue":
+		if e.ComplexityRoot.Customer.NextDue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Customer.NextDue(childComplexity), true
+	case "Customer.overdueAmount":
+		if e.ComplexityRoot.Customer.OverdueAmount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Customer.OverdueAmount(childComplexity), true
+	case "Customer.overdueCount":
+		if e.ComplexityRoot.Customer.OverdueCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Customer.OverdueCount(childComplexity), true
+	case "Customer.payments":
+		if e.ComplexityRoot.Customer.Payments == nil {
+			break
+		}
+
+		args, err := ec.field_Customer_payments_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Customer.Payments(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string)), true
 	case "Customer.vat":
 		if e.ComplexityRoot.Customer.Vat == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Customer.Vat(childComplexity), true
+
+	case "CustomerPaymentConnection.edges":
+		if e.ComplexityRoot.CustomerPaymentConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerPaymentConnection.Edges(childComplexity), true
+	case "CustomerPaymentConnection.pageInfo":
+		if e.ComplexityRoot.CustomerPaymentConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerPaymentConnection.PageInfo(childComplexity), true
+	case "CustomerPaymentConnection.totalCount":
+		if e.ComplexityRoot.CustomerPaymentConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerPaymentConnection.TotalCount(childComplexity), true
+
+	case "CustomerPaymentEdge.cursor":
+		if e.ComplexityRoot.CustomerPaymentEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerPaymentEdge.Cursor(childComplexity), true
+	case "CustomerPaymentEdge.node":
+		if e.ComplexityRoot.CustomerPaymentEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerPaymentEdge.Node(childComplexity), true
 
 	case "Department.code":
 		if e.ComplexityRoot.Department.Code == nil {
@@ -1132,12 +1236,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Department.ID(childComplexity), true
 
+	case "DueInstallment.credit":
+		if e.ComplexityRoot.DueInstallment.Credit == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DueInstallment.Credit(childComplexity), true
+	case "DueInstallment.installment":
+		if e.ComplexityRoot.DueInstallment.Installment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DueInstallment.Installment(childComplexity), true
+
 	case "Installment.date":
 		if e.ComplexityRoot.Installment.Date == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Installment.Date(childComplexity), true
+	case "Installment.daysPastDue":
+		if e.ComplexityRoot.Installment.DaysPastDue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Installment.DaysPastDue(childComplexity), true
 	case "Installment.interestAmount":
 		if e.ComplexityRoot.Installment.InterestAmount == nil {
 			break
@@ -1294,6 +1417,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Mutation.UpsertArticles(childComplexity, args["input"].([]*model.UpsertArticleInput)), true
 
+	case "NextDue.amount":
+		if e.ComplexityRoot.NextDue.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NextDue.Amount(childComplexity), true
+	case "NextDue.date":
+		if e.ComplexityRoot.NextDue.Date == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NextDue.Date(childComplexity), true
+	case "NextDue.installments":
+		if e.ComplexityRoot.NextDue.Installments == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NextDue.Installments(childComplexity), true
+
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
 			break
@@ -1325,6 +1467,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Payment.Amount(childComplexity), true
+	case "Payment.credit":
+		if e.ComplexityRoot.Payment.Credit == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Payment.Credit(childComplexity), true
 	case "Payment.date":
 		if e.ComplexityRoot.Payment.Date == nil {
 			break
@@ -2186,6 +2334,10 @@ func (ec *executionContext) childFields_Credit(ctx context.Context, field graphq
 		return ec.fieldContext_Credit_paymentSummary(ctx, field)
 	case "nextInstallment":
 		return ec.fieldContext_Credit_nextInstallment(ctx, field)
+	case "overdueAmount":
+		return ec.fieldContext_Credit_overdueAmount(ctx, field)
+	case "overdueCount":
+		return ec.fieldContext_Credit_overdueCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Credit", field.Name)
 }
@@ -2244,8 +2396,38 @@ func (ec *executionContext) childFields_Customer(ctx context.Context, field grap
 		return ec.fieldContext_Customer_credit(ctx, field)
 	case "branches":
 		return ec.fieldContext_Customer_branches(ctx, field)
+	case "payments":
+		return ec.fieldContext_Customer_payments(ctx, field)
+	case "nextDue":
+		return ec.fieldContext_Customer_nextDue(ctx, field)
+	case "overdueAmount":
+		return ec.fieldContext_Customer_overdueAmount(ctx, field)
+	case "overdueCount":
+		return ec.fieldContext_Customer_overdueCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Customer", field.Name)
+}
+
+func (ec *executionContext) childFields_CustomerPaymentConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_CustomerPaymentConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_CustomerPaymentConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_CustomerPaymentConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CustomerPaymentConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_CustomerPaymentEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_CustomerPaymentEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_CustomerPaymentEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CustomerPaymentEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_Department(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2256,6 +2438,16 @@ func (ec *executionContext) childFields_Department(ctx context.Context, field gr
 		return ec.fieldContext_Department_code(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Department", field.Name)
+}
+
+func (ec *executionContext) childFields_DueInstallment(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "credit":
+		return ec.fieldContext_DueInstallment_credit(ctx, field)
+	case "installment":
+		return ec.fieldContext_DueInstallment_installment(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DueInstallment", field.Name)
 }
 
 func (ec *executionContext) childFields_Installment(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2274,6 +2466,8 @@ func (ec *executionContext) childFields_Installment(ctx context.Context, field g
 		return ec.fieldContext_Installment_pendingPrincipal(ctx, field)
 	case "state":
 		return ec.fieldContext_Installment_state(ctx, field)
+	case "daysPastDue":
+		return ec.fieldContext_Installment_daysPastDue(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Installment", field.Name)
 }
@@ -2288,6 +2482,18 @@ func (ec *executionContext) childFields_ItemError(ctx context.Context, field gra
 		return ec.fieldContext_ItemError_message(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ItemError", field.Name)
+}
+
+func (ec *executionContext) childFields_NextDue(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "date":
+		return ec.fieldContext_NextDue_date(ctx, field)
+	case "amount":
+		return ec.fieldContext_NextDue_amount(ctx, field)
+	case "installments":
+		return ec.fieldContext_NextDue_installments(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type NextDue", field.Name)
 }
 
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2318,6 +2524,8 @@ func (ec *executionContext) childFields_Payment(ctx context.Context, field graph
 		return ec.fieldContext_Payment_reference(ctx, field)
 	case "method":
 		return ec.fieldContext_Payment_method(ctx, field)
+	case "credit":
+		return ec.fieldContext_Payment_credit(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Payment", field.Name)
 }

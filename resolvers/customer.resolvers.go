@@ -16,8 +16,21 @@ import (
 	"github.com/serfigas/brilla-gateway/graph/model"
 	"github.com/serfigas/brilla-gateway/graph/relay"
 	"github.com/serfigas/brilla-gateway/internal/catalog"
+	"github.com/serfigas/brilla-gateway/internal/customer/dues"
 	"github.com/serfigas/brilla-gateway/resolvers/loaders"
 )
+
+// State is the resolver for the state field.
+func (r *creditResolver) State(ctx context.Context, obj *model.Credit) (model.CreditState, error) {
+	if obj.State != model.CreditStatePosted {
+		return obj.State, nil // only a posted credit's state depends on its schedule
+	}
+	d, err := r.creditDues(ctx, obj)
+	if err != nil {
+		return "", err
+	}
+	return dues.CreditState(obj.State, d), nil
+}
 
 // Amortization is the resolver for the amortization field.
 func (r *creditResolver) Amortization(ctx context.Context, obj *model.Credit) ([]*model.Installment, error) {
@@ -25,9 +38,10 @@ func (r *creditResolver) Amortization(ctx context.Context, obj *model.Credit) ([
 	if err != nil {
 		return nil, err
 	}
+	owing, today := dues.Owing(obj.State), r.today()
 	rows := make([]*model.Installment, 0, len(detail.Amortization))
 	for _, i := range detail.Amortization {
-		rows = append(rows, toInstallment(i))
+		rows = append(rows, toInstallment(i, owing, today))
 	}
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Sequence < rows[j].Sequence })
 	return rows, nil
@@ -41,7 +55,7 @@ func (r *creditResolver) Payments(ctx context.Context, obj *model.Credit) ([]*mo
 	}
 	out := make([]*model.Payment, 0, len(list.Payments))
 	for _, p := range list.Payments {
-		out = append(out, toPayment(p))
+		out = append(out, toPayment(p, int64(obj.LoanID)))
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Date < out[j].Date })
 	return out, nil
@@ -74,6 +88,18 @@ func (r *creditResolver) NextInstallment(ctx context.Context, obj *model.Credit)
 		}
 	}
 	return nil, nil
+}
+
+// OverdueAmount is the resolver for the overdueAmount field.
+func (r *creditResolver) OverdueAmount(ctx context.Context, obj *model.Credit) (model.Money, error) {
+	d, err := r.creditDues(ctx, obj)
+	return model.Money(d.OverdueAmount), err
+}
+
+// OverdueCount is the resolver for the overdueCount field.
+func (r *creditResolver) OverdueCount(ctx context.Context, obj *model.Credit) (int, error) {
+	d, err := r.creditDues(ctx, obj)
+	return d.OverdueCount, err
 }
 
 // Credits is the resolver for the credits field.
@@ -114,13 +140,54 @@ func (r *customerResolver) Branches(ctx context.Context, obj *model.Customer) ([
 	return out, nil
 }
 
+// Payments is the resolver for the payments field.
+func (r *customerResolver) Payments(ctx context.Context, obj *model.Customer, first *int, after *string, last *int, before *string) (*model.CustomerPaymentConnection, error) {
+	return customerPayments(ctx, first, after, last, before)
+}
+
+// NextDue is the resolver for the nextDue field.
+func (r *customerResolver) NextDue(ctx context.Context, obj *model.Customer) (*model.NextDue, error) {
+	return r.nextDue(ctx)
+}
+
+// OverdueAmount is the resolver for the overdueAmount field.
+func (r *customerResolver) OverdueAmount(ctx context.Context, obj *model.Customer) (model.Money, error) {
+	d, err := r.customerDues(ctx)
+	return model.Money(d.OverdueAmount), err
+}
+
+// OverdueCount is the resolver for the overdueCount field.
+func (r *customerResolver) OverdueCount(ctx context.Context, obj *model.Customer) (int, error) {
+	d, err := r.customerDues(ctx)
+	return d.OverdueCount, err
+}
+
+// Credit is the resolver for the credit field.
+func (r *paymentResolver) Credit(ctx context.Context, obj *model.Payment) (*model.Credit, error) {
+	// SECURITY: findCredit looks in the caller's own credit list.
+	c, err := findCredit(ctx, obj.LoanID)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil {
+		// The payment was listed under one of the caller's credits in this
+		// operation, so Brilla's two answers disagree.
+		return nil, apperr.New(apperr.UpstreamError, "Brilla listed a payment under a credit it does not list")
+	}
+	return c, nil
+}
+
 // Credit returns graph.CreditResolver implementation.
 func (r *Resolver) Credit() graph.CreditResolver { return &creditResolver{r} }
 
 // Customer returns graph.CustomerResolver implementation.
 func (r *Resolver) Customer() graph.CustomerResolver { return &customerResolver{r} }
 
+// Payment returns graph.PaymentResolver implementation.
+func (r *Resolver) Payment() graph.PaymentResolver { return &paymentResolver{r} }
+
 type (
 	creditResolver   struct{ *Resolver }
 	customerResolver struct{ *Resolver }
+	paymentResolver  struct{ *Resolver }
 )

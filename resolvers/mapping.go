@@ -11,6 +11,7 @@ import (
 	"github.com/serfigas/brilla-gateway/graph/model"
 	"github.com/serfigas/brilla-gateway/graph/relay"
 	"github.com/serfigas/brilla-gateway/internal/catalog"
+	"github.com/serfigas/brilla-gateway/internal/customer/dues"
 )
 
 // Type names used in global IDs and cursors.
@@ -88,17 +89,11 @@ func toCredit(c brilla.Credit) *model.Credit {
 	}
 }
 
-var installmentStates = map[string]model.InstallmentState{
-	"paid":    model.InstallmentStatePaid,
-	"pending": model.InstallmentStatePending,
-	"overdue": model.InstallmentStateOverdue,
-}
-
-func toInstallment(i brilla.Installment) *model.Installment {
-	state, ok := installmentStates[strings.ToLower(i.State)]
-	if !ok {
-		state = model.InstallmentStateUnknown
-	}
+// toInstallment maps a schedule row; its state and days past due are
+// computed for today (see package dues). owing is false for a paid or
+// cancelled credit and for a quote: their unpaid rows are never overdue.
+func toInstallment(i brilla.Installment, owing bool, today dues.Day) *model.Installment {
+	status := dues.Assess(i, owing, today)
 	return &model.Installment{
 		Sequence:         int(i.Sequence.Value),
 		Date:             model.Date(i.Date),
@@ -106,11 +101,13 @@ func toInstallment(i brilla.Installment) *model.Installment {
 		PrincipalAmount:  model.Money(i.PrincipalAmount.Value),
 		InterestAmount:   model.Money(i.InterestAmount.Value),
 		PendingPrincipal: model.Money(i.PendingPrincipal.Value),
-		State:            state,
+		State:            status.State,
+		DaysPastDue:      status.DaysPastDue,
 	}
 }
 
-func toPayment(p brilla.Payment) *model.Payment {
+// toPayment maps a payment received on credit loanID.
+func toPayment(p brilla.Payment, loanID int64) *model.Payment {
 	var method *string
 	if p.Method != "" {
 		method = &p.Method
@@ -122,6 +119,7 @@ func toPayment(p brilla.Payment) *model.Payment {
 		InstallmentSequence: intPtr(p.Sequence),
 		Reference:           strPtr(p.Reference),
 		Method:              method,
+		LoanID:              loanID,
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/serfigas/brilla-gateway/graph/model"
 	"github.com/serfigas/brilla-gateway/graph/relay"
 	"github.com/serfigas/brilla-gateway/internal/auth"
+	"github.com/serfigas/brilla-gateway/internal/customer/dues"
 	"github.com/serfigas/brilla-gateway/internal/customer/loginguard"
 	"github.com/serfigas/brilla-gateway/resolvers/loaders"
 )
@@ -182,7 +183,7 @@ func (r *queryResolver) CreditQuote(ctx context.Context, amount model.Money, per
 	}
 	q := &model.CreditQuote{Amount: amount, Periods: periods, MonthlyRate: rate, RateSource: source}
 	for _, row := range rows {
-		inst := toInstallment(row)
+		inst := toInstallment(row, false, dues.Day{})
 		q.Schedule = append(q.Schedule, inst)
 		q.TotalInterest += inst.InterestAmount
 		q.TotalPayment += inst.PaymentAmount

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/serfigas/brilla-gateway/backends/serpi"
 	"github.com/serfigas/brilla-gateway/internal/auth"
 	"github.com/serfigas/brilla-gateway/internal/edge/limits"
+	"github.com/serfigas/brilla-gateway/internal/edge/observability"
 	"github.com/serfigas/brilla-gateway/internal/edge/persisted"
 	"github.com/serfigas/brilla-gateway/internal/edge/ratelimit"
 	"github.com/serfigas/brilla-gateway/internal/edge/respcache"
@@ -30,6 +32,7 @@ type options struct {
 	version     bool
 	printConfig bool
 	hashKey     string
+	printSchema bool
 	gateway     server.Config
 	simLatency  time.Duration
 	simRegDelay time.Duration
@@ -39,6 +42,9 @@ type options struct {
 	metricsAddr  string
 	// loaded is where each setting came from, for -h and -print-config.
 	loaded *loaded
+	// logLevel and logFormat build the logger (observability.BuildLogger).
+	logLevel  string
+	logFormat string
 }
 
 // Listen addresses when neither -addr nor ADDR says: every interface in
@@ -50,7 +56,7 @@ const (
 
 // actionFlags are the flags that are no setting, in the order -h lists
 // them.
-var actionFlags = []string{"demo", "config", "print-config", "version", "hash-api-key"}
+var actionFlags = []string{"demo", "config", "print-config", "print-schema", "version", "hash-api-key"}
 
 // loadOptions reads every source and returns the options with every
 // problem the sources have (unknown flags or keys, unparsable values,
@@ -62,6 +68,7 @@ func loadOptions(args []string, getenv func(string) string) (*options, []error) 
 	fs.BoolVar(&o.printConfig, "print-config", false, "print the effective configuration (every key, its value, where it came from; secrets masked) and exit")
 	fs.BoolVar(&o.version, "version", false, "print the version, VCS revision and Go version, and exit")
 	fs.StringVar(&o.hashKey, "hash-api-key", "", "print the sha256 of an API key for API_KEYS and exit")
+	fs.BoolVar(&o.printSchema, "print-schema", false, "print the served schema as SDL (what schema.graphql holds) and exit")
 	t := gatewaySettings(o)
 	o.loaded = t.load(fs, args, getenv, &o.demo)
 	return o, o.loaded.problems
@@ -134,6 +141,22 @@ func gatewaySettings(o *options) *settings {
 	t.str(&g.DefaultMonthlyRate, "DEFAULT_MONTHLY_RATE", "default-monthly-rate", server.DefaultMonthlyRate, "creditQuote's default monthly rate in percent")
 	t.duration(&g.UpstreamTimeout, "UPSTREAM_TIMEOUT", "upstream-timeout", server.DefaultUpstreamTimeout, time.Nanosecond, positiveD, "deadline of each upstream call")
 	t.duration(&g.RequestTimeout, "REQUEST_TIMEOUT", "request-timeout", server.DefaultRequestTimeout, time.Nanosecond, positiveD, "deadline of a whole GraphQL request, waiting for upstream turns included")
+	t.add(&setting{key: "LOG_LEVEL", flag: "log-level", typ: "string", def: "info", usage: "lowest level logged: debug, info, warn or error",
+		parse: func(text string) error {
+			if _, err := observability.BuildLogger(io.Discard, "", text); err != nil {
+				return err
+			}
+			o.logLevel = text
+			return nil
+		}})
+	t.add(&setting{key: "LOG_FORMAT", flag: "log-format", typ: "string", usage: "json or text; default json, text with -demo",
+		parse: func(text string) error {
+			if _, err := observability.BuildLogger(io.Discard, text, ""); err != nil {
+				return err
+			}
+			o.logFormat = text
+			return nil
+		}})
 	t.str(&g.RedisURL, "REDIS_URL", "redis-url", "", "Redis for the shared cache and serializer: redis://, rediss://, redis-sentinel://, redis-cluster:// (empty: memory only)")
 	t.str(&g.RedisPrefix, "REDIS_PREFIX", "redis-prefix", server.DefaultRedisPrefix, "prefix of every Redis key")
 	t.secretStr(&g.CacheSecret, "CACHE_SECRET", "cache-secret", "HMAC secret for customer cache keys, the same on every replica; required with REDIS_URL (16+ characters)").
@@ -157,7 +180,7 @@ func gatewaySettings(o *options) *settings {
 		"bytes of multipart uploads held in memory at once across all requests; an upload that does not fit is refused (503 RATE_LIMITED, Retry-After); 0: two maximum-size requests")
 	t.duration(&g.IdempotencyKeyWindow, "IDEMPOTENCY_KEY_WINDOW", "idempotency-key-window", registration.DefaultKeyWindow, time.Nanosecond, positiveD, "register: how long an Idempotency-Key is remembered")
 	t.duration(&g.RegisterDedupeWindow, "REGISTER_DEDUPE_WINDOW", "register-dedupe-window", registration.DefaultInputWindow, time.Nanosecond, positiveD, "register: how long an identical registration returns the first one's result")
-	t.duration(&g.RegistrationPollMin, "REGISTRATION_POLL_MIN", "registration-poll-min", regwatch.DefaultPollMin, time.Nanosecond, positiveD, "first interval between polls of a watched registration; doubles up to the max")
+	t.duration(&g.RegistrationPollMin, "REGISTRATION_POLL_MIN", "registration-poll-min", regwatch.DefaultPollMin, time.Nanosecond, positiveD, "interval between polls of a watched registration in its first minute (at most 1s), then the first of a backoff doubling up to the max")
 	t.duration(&g.RegistrationPollMax, "REGISTRATION_POLL_MAX", "registration-poll-max", regwatch.DefaultPollMax, time.Nanosecond, positiveD, "longest interval between polls of a watched registration")
 	t.integer(setInt(&g.SubscriptionsPerConnection), "MAX_SUBSCRIPTIONS_PER_CONNECTION", "max-subscriptions-per-connection", server.DefaultSubscriptionsPerConnection, atLeast(1), positive, "subscriptions one websocket may run at once")
 	t.integer(setInt(&g.WebsocketsPerAddress), "MAX_WEBSOCKETS_PER_ADDRESS", "max-websockets-per-address", server.DefaultWebsocketsPerAddress, atLeast(1), positive, "websockets one client address may hold open at once; more are refused (429 RATE_LIMITED)")
@@ -178,6 +201,16 @@ func gatewaySettings(o *options) *settings {
 			}
 			return err
 		}})
+	t.add(&setting{key: "PLAYGROUND", flag: "playground", typ: "bool", def: "true", usage: "serve the GraphiQL playground at / (false: / and its assets answer 404)",
+		parse: func(text string) error {
+			on, err := parseBool("PLAYGROUND", text)
+			if err == nil {
+				h.DisablePlayground = !on
+			}
+			return err
+		}})
+	t.boolean(&h.PlaygroundPersistHeaders, "PLAYGROUND_PERSIST_HEADERS", "playground-persist-headers", false,
+		"let GraphiQL keep its headers (bearer tokens, API keys) in the browser's localStorage")
 	t.duration(&h.APQTTL, "APQ_TTL", "apq-ttl", persisted.DefaultTTL, time.Nanosecond, positiveD, "how long an automatic persisted query stays registered")
 	t.add(&setting{key: "TRUSTED_DOCUMENTS", flag: "trusted-documents", typ: "path",
 		usage: "path of a persisted-query manifest: only its operations may run",

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -30,10 +31,6 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
-// shutdownGrace bounds how long in-flight requests may finish after a
-// stop signal.
-const shutdownGrace = 15 * time.Second
-
 // run is main without the process: it returns the exit code, and ends when
 // ctx does.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
@@ -47,6 +44,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 0
 	case o.hashKey != "":
 		fmt.Fprintln(stdout, auth.HashKey(o.hashKey))
+		return 0
+	case o.printSchema:
+		// The schema needs no configuration.
+		fmt.Fprint(stdout, server.SchemaSDL())
 		return 0
 	}
 	// Every problem at once: the sources' and the semantic ones, API keys
@@ -65,12 +66,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 0
 	}
 
-	// Logs redact credentials whatever logs them, and carry request ids.
-	var logger *slog.Logger
-	if o.demo {
-		logger = observability.NewLogger(slog.NewTextHandler(stderr, nil))
-	} else {
-		logger = observability.NewLogger(slog.NewJSONHandler(stderr, nil))
+	// Logs redact credentials whatever logs them, and carry request ids:
+	// JSON lines unless -demo or LOG_FORMAT=text.
+	format := o.logFormat
+	if format == "" && o.demo {
+		format = observability.LogFormatText
+	}
+	logger, err := observability.BuildLogger(stderr, format, o.logLevel)
+	if err != nil {
+		reportConfig(stderr, err)
+		return 2
 	}
 	o.gateway.Logger = logger
 	// So do the standard library's and every library's loggers.
@@ -80,18 +85,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		reportConfig(stderr, err)
 		return 2
 	}
-	defer func() {
-		flush, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	flushTraces := sync.OnceFunc(func() {
+		flush, cancel := context.WithTimeout(context.Background(), traceFlushTimeout)
 		defer cancel()
-		_ = tracing.Shutdown(flush)
-	}()
+		if err := tracing.Shutdown(flush); err != nil {
+			logger.Warn("shutdown: traces not flushed", "error", err)
+		}
+	})
+	defer flushTraces()
 	o.gateway.Hardening.Tracing = tracing
 
 	var demo *demoUpstreams
 	if o.demo {
 		demo, err = startDemo(ctx, o)
 		if err != nil {
-			fmt.Fprintf(stderr, "gateway: demo: %s\n", oneLine(err))
+			logger.Error("demo: simulated upstreams did not start", "error", oneLine(err))
 			return 1
 		}
 		defer demo.Close()
@@ -102,10 +110,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		reportConfig(stderr, err)
 		return 2
 	}
-	defer h.Close()
+	closeGateway := sync.OnceValue(h.Close)
+	defer closeGateway()
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
-		fmt.Fprintf(stderr, "gateway: listen on %s: %s\n", o.addr, oneLine(err))
+		logger.Error("listen failed", "addr", o.addr, "error", oneLine(err))
 		return 1
 	}
 	srv := &http.Server{
@@ -114,42 +123,76 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	// Shutdown neither closes nor waits for websockets and would wait out
-	// its grace period for SSE streams: end every subscription as it
-	// starts, so clients reconnect to another replica at once.
-	srv.RegisterOnShutdown(h.EndSubscriptions)
 	base := baseURL(ln.Addr())
 	if demo != nil {
 		printDemoBanner(stdout, base, demo)
-	} else {
-		logger.Info("gateway listening", "addr", ln.Addr().String(), "playground", base+"/")
 	}
 
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
+	var metricsSrv *http.Server
 	if o.metricsAddr != "" {
 		mln, err := net.Listen("tcp", o.metricsAddr)
 		if err != nil {
-			fmt.Fprintf(stderr, "gateway: listen on %s: %s\n", o.metricsAddr, oneLine(err))
+			logger.Error("listen failed", "addr", o.metricsAddr, "error", oneLine(err))
 			return 1
 		}
-		metricsSrv := &http.Server{Handler: h.Metrics(), ReadHeaderTimeout: 10 * time.Second}
+		metricsSrv = &http.Server{Handler: h.Metrics(), ReadHeaderTimeout: 10 * time.Second}
 		go func() { serveErr <- metricsSrv.Serve(mln) }()
 		defer metricsSrv.Close()
 	}
+	logger.Info("gateway started", append(observability.BuildInfo().LogAttrs(),
+		"addr", ln.Addr().String(), "playground", base+"/", "metrics_addr", o.metricsAddr, "demo", o.demo)...)
 	select {
 	case err := <-serveErr:
-		fmt.Fprintf(stderr, "gateway: serve: %s\n", oneLine(err))
+		logger.Error("serve failed", "error", oneLine(err))
 		return 1
 	case <-ctx.Done():
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	return shutdown(logger, srv, metricsSrv, h, closeGateway, flushTraces)
+}
+
+// shutdownGrace bounds the whole drain after a stop signal: in-flight
+// requests finish within it, or their connections are closed.
+const shutdownGrace = 15 * time.Second
+
+// traceFlushTimeout bounds sending the last spans.
+const traceFlushTimeout = 5 * time.Second
+
+// shutdown stops the gateway in steps, each logged: /readyz turns 503 so
+// the load balancer sends nothing new; every websocket (1001, going away)
+// and SSE stream ends so clients reconnect elsewhere (EndSubscriptions,
+// which logs how many: http.Server.Shutdown neither closes nor waits for
+// websockets, and would wait out its grace period for SSE streams); the
+// listener closes and in-flight requests finish within shutdownGrace,
+// past which their connections are closed; then the caches, Redis and the
+// registration pollers, and the traces. It returns the exit code: 1 when
+// the grace period ran out.
+func shutdown(logger *slog.Logger, srv, metricsSrv *http.Server, h *server.Gateway, closeGateway func() error, flushTraces func()) int {
+	started := time.Now()
+	logger.Info("shutdown: stop signal received; draining (/readyz answers 503)", "grace", shutdownGrace.String())
+	h.Drain()
+	h.EndSubscriptions()
+	drain, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		fmt.Fprintf(stderr, "gateway: shutdown: %s\n", oneLine(err))
-		return 1
+	code := 0
+	if err := srv.Shutdown(drain); err != nil {
+		logger.Warn("shutdown: grace period over; closing the connections still busy", "error", oneLine(err))
+		_ = srv.Close()
+		code = 1
+	} else {
+		logger.Info("shutdown: in-flight requests finished")
 	}
-	return 0
+	if metricsSrv != nil {
+		_ = metricsSrv.Close()
+	}
+	if err := closeGateway(); err != nil {
+		logger.Warn("shutdown: closing the gateway's resources", "error", oneLine(err))
+	}
+	logger.Info("shutdown: caches, Redis connections and registration pollers closed")
+	flushTraces()
+	logger.Info("gateway stopped", "took_ms", float64(time.Since(started).Microseconds())/1000, "exit_code", code)
+	return code
 }
 
 // reportConfig prints one line per configuration problem.

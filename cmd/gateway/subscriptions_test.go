@@ -21,7 +21,10 @@ import (
 // A stop signal ends open subscriptions (a websocket and an SSE stream)
 // at once, and the process exits 0 well within its grace period:
 // http.Server.Shutdown alone would ignore the websocket and wait out the
-// grace period for the SSE stream.
+// grace period for the SSE stream. The websocket closes with 1001 (going
+// away) and the SSE stream ends without "event: complete", so that
+// clients reconnect (elsewhere) instead of believing they are done; each
+// step of the shutdown is logged.
 func TestStopEndsOpenSubscriptions(t *testing.T) {
 	upstreams := httptest.NewServer(sim.New(sim.Config{Brilla: brilla.SimConfig{RegistrationDelay: time.Hour}}).Handler())
 	defer upstreams.Close()
@@ -68,12 +71,14 @@ func TestStopEndsOpenSubscriptions(t *testing.T) {
 		}
 	}
 	wsClosed := make(chan struct{})
+	var wsErr error
 	pending := make(chan string, 4)
 	go func() {
 		defer close(wsClosed)
 		for {
 			_, raw, err := conn.Read(context.Background())
 			if err != nil {
+				wsErr = err
 				return
 			}
 			pending <- string(raw)
@@ -125,15 +130,30 @@ func TestStopEndsOpenSubscriptions(t *testing.T) {
 	}
 	select {
 	case <-wsClosed:
+		if code := websocket.CloseStatus(wsErr); code != websocket.StatusGoingAway {
+			t.Errorf("the websocket closed with %v (%v), want 1001 going away", code, wsErr)
+		}
+		for len(pending) > 0 {
+			if m := <-pending; strings.Contains(m, `"complete"`) {
+				t.Errorf("the shutdown completed the subscription (%s): the client would not resubscribe", m)
+			}
+		}
 	case <-time.After(2 * time.Second):
 		t.Fatal("the websocket stayed open after the gateway stopped")
 	}
 	select {
 	case last := <-sseEnded:
-		if last != "event: complete" {
-			t.Fatalf("SSE stream ended on %q, want event: complete", last)
+		if last == "event: complete" {
+			t.Errorf("the SSE stream ended with event: complete; a client would not reconnect")
 		}
 	case <-time.After(2 * time.Second):
 		t.Fatal("the SSE stream stayed open after the gateway stopped")
+	}
+	logs := stderr.String()
+	for _, step := range []string{"gateway started", "version=", "shutdown: stop signal received", "shutdown: open streams ended", "websockets=1", "sse_streams=1",
+		"shutdown: in-flight requests finished", "shutdown: caches, Redis connections and registration pollers closed", "gateway stopped"} {
+		if !strings.Contains(logs, step) {
+			t.Errorf("the log lacks %q:\n%s", step, logs)
+		}
 	}
 }

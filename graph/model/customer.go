@@ -36,3 +36,23 @@ func (Credit) IsNode() {}
 
 // GetID returns the global ID.
 func (c Credit) GetID() string { return c.ID }
+
+// Payment is a payment received on a credit. LoanID, the credit it was
+// received on, is not a schema field: Payment.credit resolves it from the
+// customer's own credit list.
+type Payment struct {
+	// PaymentID is Brilla's payment id.
+	PaymentID *int `json:"paymentId,omitempty"`
+	// Date is the date received.
+	Date Date `json:"date"`
+	// Amount is the amount received.
+	Amount Money `json:"amount"`
+	// InstallmentSequence is the installment it settled, when known.
+	InstallmentSequence *int `json:"installmentSequence,omitempty"`
+	// Reference is the payment reference.
+	Reference *string `json:"reference,omitempty"`
+	// Method is the channel, e.g. factura_gas, pse.
+	Method *string `json:"method,omitempty"`
+	// LoanID is the credit the payment was received on.
+	LoanID int64 `json:"-"`
+}

@@ -524,12 +524,38 @@ type CustomFieldFilter struct {
 	Value string `json:"value"`
 }
 
+// A page of a customer's payments across credits.
+type CustomerPaymentConnection struct {
+	// The payments of this page with their cursors, newest first.
+	Edges []*CustomerPaymentEdge `json:"edges"`
+	// Pagination state.
+	PageInfo *PageInfo `json:"pageInfo"`
+	// Number of payments across every credit.
+	TotalCount int `json:"totalCount"`
+}
+
+// One payment of a customer's payments connection.
+type CustomerPaymentEdge struct {
+	// Opaque cursor of this edge.
+	Cursor string `json:"cursor"`
+	// The payment; its credit is `node.credit`.
+	Node *Payment `json:"node"`
+}
+
 // A department (state) as SERPI identifies it.
 type Department struct {
 	// SERPI department id.
 	ID int `json:"id"`
 	// DANE department code, e.g. "13".
 	Code *string `json:"code,omitempty"`
+}
+
+// An installment with the credit it belongs to.
+type DueInstallment struct {
+	// The credit.
+	Credit *Credit `json:"credit"`
+	// The installment.
+	Installment *Installment `json:"installment"`
 }
 
 // Input of generateToken.
@@ -558,8 +584,11 @@ type Installment struct {
 	InterestAmount Money `json:"interestAmount"`
 	// Principal still owed after this installment.
 	PendingPrincipal Money `json:"pendingPrincipal"`
-	// Whether it is paid.
+	// Whether it is paid, pending or overdue (see InstallmentState).
 	State InstallmentState `json:"state"`
+	// Days since the due date for an OVERDUE installment (today minus the due
+	// date, Colombian calendar days), 0 otherwise. Computed by the gateway.
+	DaysPastDue int `json:"daysPastDue"`
 }
 
 // One refused item of a bulk write.
@@ -576,6 +605,16 @@ type ItemError struct {
 type Mutation struct {
 }
 
+// What falls due on the customer's next due date, across credits.
+type NextDue struct {
+	// The due date (today or later, Colombian time).
+	Date Date `json:"date"`
+	// Sum of the installments due that day.
+	Amount Money `json:"amount"`
+	// The installments due that day, each with its credit, most recent credit first.
+	Installments []*DueInstallment `json:"installments"`
+}
+
 // Relay pagination state of a connection page.
 type PageInfo struct {
 	// Whether more items follow the last edge.
@@ -586,22 +625,6 @@ type PageInfo struct {
 	StartCursor *string `json:"startCursor,omitempty"`
 	// Cursor of the last edge; pass it as `after` for the next page. Null on an empty page.
 	EndCursor *string `json:"endCursor,omitempty"`
-}
-
-// A payment received on a credit.
-type Payment struct {
-	// Brilla's payment id.
-	PaymentID *int `json:"paymentId,omitempty"`
-	// Date received.
-	Date Date `json:"date"`
-	// Amount received.
-	Amount Money `json:"amount"`
-	// Sequence of the installment it settled, when known.
-	InstallmentSequence *int `json:"installmentSequence,omitempty"`
-	// Payment reference.
-	Reference *string `json:"reference,omitempty"`
-	// Channel, e.g. factura_gas, pse.
-	Method *string `json:"method,omitempty"`
 }
 
 // Totals of a credit's schedule.
@@ -1242,7 +1265,7 @@ const (
 	CreditStatePaid CreditState = "PAID"
 	// Cancelled before or after disbursement.
 	CreditStateCancelled CreditState = "CANCELLED"
-	// With overdue installments.
+	// Posted with at least one overdue installment (computed by the gateway when Brilla says posted).
 	CreditStateOverdue CreditState = "OVERDUE"
 	// A state this gateway does not know yet.
 	CreditStateUnknown CreditState = "UNKNOWN"
@@ -1305,9 +1328,11 @@ type InstallmentState string
 const (
 	// Paid.
 	InstallmentStatePaid InstallmentState = "PAID"
-	// Not yet due or not yet paid.
+	// Not yet paid, and its due date is today or later (Colombian time).
 	InstallmentStatePending InstallmentState = "PENDING"
-	// Due and unpaid.
+	// Not paid and past its due date: the gateway computes it from the date,
+	// in Colombian time (America/Bogota, UTC-5), for installments Brilla
+	// reports pending; Brilla's own overdue is kept.
 	InstallmentStateOverdue InstallmentState = "OVERDUE"
 	// A state this gateway does not know yet.
 	InstallmentStateUnknown InstallmentState = "UNKNOWN"

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strconv"
 	"testing"
+	"unicode/utf8"
 )
 
 // FuzzParseIntID feeds client-supplied ids (node(id:), branch(id:), ...)
@@ -136,4 +137,42 @@ func isTypeName(s string) bool {
 		}
 	}
 	return true
+}
+
+// FuzzParseKeyCursor feeds client-supplied composite-key cursors (the
+// customer's payments connection): never a panic, failures are
+// ErrInvalidID, success has exactly the parts asked for, and what
+// KeyCursor makes decodes back to the same parts.
+func FuzzParseKeyCursor(f *testing.F) {
+	for _, seed := range []struct {
+		cursor, typ, a, b string
+	}{
+		{KeyCursor("Payment", "2025-02-01", "1"), "Payment", "2025-02-01", "1"},
+		{KeyCursor("Payment", "", ""), "Payment", "x", ""},
+		{KeyCursor("Tax", "a", "b"), "Payment", "a", "b"},
+		{Cursor("Payment", 3), "Payment", "1", "2"},
+		{"a2V5czpQYXltZW50Olsi", "Payment", "\x00", "\"]"},   // keys:Payment:["
+		{"a2V5czpQYXltZW50OnsiYSI6MX0", "Payment", "{", "}"}, // an object, not a list
+		{"", "Payment", "", ""},
+		{"%%%", "Payment", "ñ", "日本"},
+	} {
+		f.Add(seed.cursor, seed.typ, seed.a, seed.b)
+	}
+	f.Fuzz(func(t *testing.T, cursor, typ, a, b string) {
+		parts, err := ParseKeyCursor(cursor, typ, 2)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidID) {
+				t.Fatalf("ParseKeyCursor(%q, %q): error %v is not an ErrInvalidID", cursor, typ, err)
+			}
+		} else if len(parts) != 2 {
+			t.Fatalf("ParseKeyCursor(%q, %q) = %d parts, want 2", cursor, typ, len(parts))
+		}
+		if !utf8.ValidString(a) || !utf8.ValidString(b) {
+			return // JSON carries text; the gateway's keys are text
+		}
+		back, err := ParseKeyCursor(KeyCursor(typ, a, b), typ, 2)
+		if err != nil || back[0] != a || back[1] != b {
+			t.Fatalf("KeyCursor(%q, %q, %q) decodes to %q, %v", typ, a, b, back, err)
+		}
+	})
 }

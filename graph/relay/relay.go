@@ -4,6 +4,7 @@ package relay
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -127,4 +128,31 @@ func ParseOrderedCursor(cursor, typ string) (order string, id int64, key string,
 		return "", 0, "", fmt.Errorf("%w: malformed cursor", ErrInvalidID)
 	}
 	return parts[0], n, parts[2], nil
+}
+
+const keyCursorPrefix = "keys:"
+
+// KeyCursor returns an opaque cursor positioning after a record of a
+// connection ordered by a composite key (say a date, a credit and a
+// payment id) rather than by one upstream id. Any text fits in a part.
+func KeyCursor(typ string, parts ...string) string {
+	raw, _ := json.Marshal(parts) // a []string always marshals
+	return base64.RawURLEncoding.EncodeToString(append([]byte(keyCursorPrefix+typ+":"), raw...))
+}
+
+// ParseKeyCursor decodes a cursor made by KeyCursor for typ with n parts.
+func ParseKeyCursor(cursor, typ string, n int) ([]string, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil {
+		return nil, fmt.Errorf("%w: malformed cursor", ErrInvalidID)
+	}
+	rest, ok := strings.CutPrefix(string(raw), keyCursorPrefix+typ+":")
+	if !ok {
+		return nil, fmt.Errorf("%w: not a %s cursor", ErrInvalidID, typ)
+	}
+	var parts []string
+	if err := json.Unmarshal([]byte(rest), &parts); err != nil || len(parts) != n {
+		return nil, fmt.Errorf("%w: malformed cursor", ErrInvalidID)
+	}
+	return parts, nil
 }

@@ -39,6 +39,8 @@ type APIKey struct {
 	hash   [sha256.Size]byte
 	Scopes []Scope
 	Serpi  serpi.Credential
+	// cacheID is CacheIdentity, computed once by NewKeyStore.
+	cacheID string
 }
 
 // Has reports whether the key carries scope.
@@ -50,6 +52,13 @@ func (k *APIKey) Has(scope Scope) bool { return slices.Contains(k.Scopes, scope)
 // reads what it could read before, and two keys never share an entry.
 // It reveals neither the key nor the credential.
 func (k *APIKey) CacheIdentity() string {
+	if k.cacheID != "" {
+		return k.cacheID
+	}
+	return k.cacheIdentity()
+}
+
+func (k *APIKey) cacheIdentity() string {
 	h := sha256.New()
 	h.Write([]byte("brilla-gateway/api-key-cache-identity\x00"))
 	h.Write(k.hash[:])
@@ -139,6 +148,7 @@ func NewKeyStore(cfgs []KeyConfig, secretKey, defaultToken string) (*KeyStore, e
 			return nil, fmt.Errorf("API key %q: no SERPI credential to bind it to (set SERPI_SECRET_KEY and SERPI_TOKEN)", c.Name)
 		}
 		key.Serpi = serpi.Credential{SecretKey: secretKey, Token: token}
+		key.cacheID = key.cacheIdentity()
 		store.keys = append(store.keys, key)
 	}
 	return store, nil

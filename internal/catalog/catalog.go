@@ -10,6 +10,7 @@ import (
 
 	"github.com/serfigas/brilla-gateway/backends/serpi"
 	"github.com/serfigas/brilla-gateway/backends/wire"
+	"github.com/serfigas/brilla-gateway/internal/registration"
 )
 
 // Key names of the indexes, used in Query.Equal.
@@ -152,6 +153,25 @@ var BranchSpec = Spec[serpi.Sucursal]{
 		SortCode:        func(s serpi.Sucursal) string { return SortText(string(s.Codigo)) },
 		SortDescription: func(s serpi.Sucursal) string { return SortText(string(s.Descripcion)) },
 	},
+	Canonical: map[string]func(string) string{KeyNIT: CanonicalNIT},
+}
+
+// nitSeparators are what people write inside a NIT: 900.985.549, 900 985 549.
+var nitSeparators = strings.NewReplacer(".", "", " ", "", "\u00a0", "")
+
+// CanonicalNIT is the form NITs are matched by: without dots and spaces,
+// and without a DIAN check digit written after a hyphen when it is the
+// number's own ("900.985.549-2" is "900985549"). A hyphenated digit that
+// is not the check digit stays ("900985549-3"), so it matches only the
+// same text and two different numbers are never taken for one.
+func CanonicalNIT(nit string) string {
+	v := nitSeparators.Replace(strings.TrimSpace(nit))
+	number, dv, hyphenated := strings.Cut(v, "-")
+	if hyphenated && len(dv) == 1 && dv[0] >= '0' && dv[0] <= '9' &&
+		registration.NITCheckDigit(number) == int(dv[0]-'0') {
+		return number
+	}
+	return v
 }
 
 // TaxSpec indexes taxes by description text and what they apply to, and

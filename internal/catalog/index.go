@@ -28,6 +28,8 @@ type Index[T any] struct {
 	// a query sorts its matches by comparing ints.
 	sortKeys map[string][]string
 	rank     map[string][]int
+	// canon holds Spec.Canonical.
+	canon map[string]func(string) string
 }
 
 // Spec says how to index records of type T.
@@ -43,6 +45,11 @@ type Spec[T any] struct {
 	// byte order is the field's order (see SortText, SortDecimal). Ties
 	// are broken by id.
 	Sort map[string]func(T) string
+	// Canonical, per key name, rewrites a value to the form records are
+	// found by; it applies to the record's values and to the values asked
+	// for alike (e.g. a NIT with dots and a check digit to its digits).
+	// Values of a key without one are compared as they are, trimmed.
+	Canonical map[string]func(string) string
 }
 
 // NewIndex builds an index over items. Records with a duplicate id keep the
@@ -52,7 +59,7 @@ func NewIndex[T any](items []T, spec Spec[T]) *Index[T] {
 	for _, it := range items {
 		byID[spec.ID(it)] = it
 	}
-	ix := &Index[T]{pos: make(map[int64]int, len(byID)), keys: map[string]map[string][]int{}}
+	ix := &Index[T]{pos: make(map[int64]int, len(byID)), keys: map[string]map[string][]int{}, canon: spec.Canonical}
 	for id := range byID {
 		ix.ids = append(ix.ids, id)
 	}
@@ -71,7 +78,7 @@ func NewIndex[T any](items []T, spec Spec[T]) *Index[T] {
 				ix.keys[name] = m
 			}
 			for _, v := range fn(it) {
-				v = strings.TrimSpace(v)
+				v = ix.canonical(name, v)
 				if v != "" {
 					m[v] = append(m[v], i)
 				}
@@ -227,7 +234,7 @@ func (ix *Index[T]) candidates(equal map[string][]string) []int {
 		}
 		set := map[int]bool{}
 		for _, v := range values {
-			for _, i := range ix.keys[name][strings.TrimSpace(v)] {
+			for _, i := range ix.keys[name][ix.canonical(name, v)] {
 				set[i] = true
 			}
 		}
@@ -253,6 +260,15 @@ func (ix *Index[T]) candidates(equal map[string][]string) []int {
 	}
 	slices.Sort(result)
 	return result
+}
+
+// canonical is the form of value v of key name that the index holds.
+func (ix *Index[T]) canonical(name, v string) string {
+	v = strings.TrimSpace(v)
+	if c := ix.canon[name]; c != nil {
+		v = c(v)
+	}
+	return v
 }
 
 func containsAll(text string, words []string) bool {

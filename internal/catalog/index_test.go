@@ -7,6 +7,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/serfigas/brilla-gateway/backends/serpi"
+	"github.com/serfigas/brilla-gateway/backends/wire"
 )
 
 type rec struct {
@@ -353,5 +356,54 @@ func TestSearchWithoutTextMatchesNothing(t *testing.T) {
 	}
 	if m := ix.Find(Query[rec]{}); len(m.Items) != 2 {
 		t.Fatalf("no criteria should match everything, got %v", m.IDs)
+	}
+}
+
+func TestCanonicalNIT(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"900985549", "900985549"},
+		{"900.985.549", "900985549"},
+		{" 900 985 549 ", "900985549"},
+		{"900\u00a0985\u00a0549", "900985549"},
+		{"900.985.549-2", "900985549"}, // 2 is DIAN's check digit of 900985549
+		{"900985549-2", "900985549"},
+		{"900985549-3", "900985549-3"}, // not its check digit: kept as written
+		{"9009855492", "9009855492"},   // without a hyphen the last digit is part of the number
+		{"900985549-", "900985549-"},
+		{"900985549-22", "900985549-22"},
+		{"-2", "-2"},
+		{"", ""},
+	} {
+		if got := CanonicalNIT(tc.in); got != tc.want {
+			t.Errorf("CanonicalNIT(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestBranchesMatchNITsHoweverWritten(t *testing.T) {
+	branch := func(id int64, nit string) serpi.Sucursal {
+		return serpi.Sucursal{ID: wire.NewInt(id), NitTercero: wire.Text(nit)}
+	}
+	ix := NewIndex([]serpi.Sucursal{
+		branch(1, "900985549"),
+		branch(2, "900.985.549-2"),
+		branch(3, "900 985 549"),
+		branch(4, "900985549-3"), // a wrong check digit: another text
+		branch(5, "800123456"),
+	}, BranchSpec)
+	for _, tc := range []struct {
+		asked string
+		want  []int64
+	}{
+		{"900985549", []int64{1, 2, 3}},
+		{"900.985.549-2", []int64{1, 2, 3}},
+		{" 900.985.549 ", []int64{1, 2, 3}},
+		{"900985549-3", []int64{4}},
+		{"90098554", nil},
+	} {
+		got := ix.Find(Query[serpi.Sucursal]{Equal: map[string][]string{KeyNIT: {tc.asked}}}).IDs
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("NIT %q found %v, want %v", tc.asked, got, tc.want)
+		}
 	}
 }

@@ -116,6 +116,32 @@ func (l *Loaders) CreditDetail(ctx context.Context, loanID int64) (*brilla.Credi
 	return l.creditDetail.Load(ctx, loanID)()
 }
 
+// CreditDetails returns the detail of each credit of loanIDs, in order,
+// fetching those not loaded yet in parallel.
+func (l *Loaders) CreditDetails(ctx context.Context, loanIDs []int64) ([]*brilla.CreditDetail, error) {
+	return many(ctx, l.creditDetail, loanIDs)
+}
+
+// PaymentLists returns the payments of each credit of loanIDs, in order,
+// fetching those not loaded yet in parallel.
+func (l *Loaders) PaymentLists(ctx context.Context, loanIDs []int64) ([]*brilla.PaymentList, error) {
+	return many(ctx, l.payments, loanIDs)
+}
+
+// many loads keys in one batch and returns the first error, if any.
+func many[K comparable, V any](ctx context.Context, ld *dataloader.Loader[K, V], keys []K) ([]V, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	values, errs := ld.LoadMany(ctx, keys)()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return values, nil
+}
+
 // Payments returns a credit's payments.
 func (l *Loaders) Payments(ctx context.Context, loanID int64) (*brilla.PaymentList, error) {
 	return l.payments.Load(ctx, loanID)()

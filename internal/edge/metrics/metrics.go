@@ -1,8 +1,10 @@
 // Package metrics holds the gateway's Prometheus metrics on a registry of
 // its own (no global state): GraphQL requests by operation and outcome,
 // latency histograms, upstream calls by upstream, endpoint and status,
-// retries, circuit state, cache hits and misses, serializer wait time and
-// open subscriptions.
+// retries, circuit state, cache hits and misses, serializer wait time,
+// open subscriptions, websocket and SSE connections, Redis degradation,
+// and the HTTP server's requests under OpenTelemetry's semantic-convention
+// names.
 package metrics
 
 import (
@@ -37,28 +39,39 @@ type Metrics struct {
 	serializerWait   *prometheus.HistogramVec
 	subscriptions    prometheus.Gauge
 	responseCache    *ResponseCacheMetrics
+	httpDuration     *prometheus.HistogramVec
+	httpActive       prometheus.Gauge
+	streams          *prometheus.GaugeVec
+	buildInfo        *prometheus.GaugeVec
 
 	namesMu sync.Mutex
 	known   map[string]bool // declared by the operator
 	names   map[string]bool // learned from API-key callers' successes
+	clients map[string]bool // client names learned (maxClientNames)
 }
+
+// LatencyBuckets are the histograms' buckets in seconds: fine below a
+// second, and up to 60 s so that requests running into the 30 s request
+// deadline (REQUEST_TIMEOUT) land in a bucket of their own, not in +Inf.
+var LatencyBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 45, 60}
 
 // New registers every metric on a fresh registry, with Go runtime and
 // process collectors.
 func New() *Metrics {
 	m := &Metrics{
 		names:    map[string]bool{},
+		clients:  map[string]bool{},
 		known:    map[string]bool{},
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gateway_graphql_requests_total",
-			Help: "GraphQL operations by operation name, type and outcome (ok, error, refused).",
-		}, []string{"operation", "type", "outcome"}),
+			Help: "GraphQL operations by operation name, type, outcome (ok, error, refused) and client name (graphql-client-name or apollographql-client-name header).",
+		}, []string{"operation", "type", "outcome", "client_name"}),
 		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "gateway_graphql_request_duration_seconds",
-			Help:    "GraphQL operation latency by operation name and type.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
-		}, []string{"operation", "type"}),
+			Help:    "GraphQL operation latency by operation name, type and client name.",
+			Buckets: LatencyBuckets,
+		}, []string{"operation", "type", "client_name"}),
 		upstreamCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gateway_upstream_calls_total",
 			Help: "HTTP attempts to upstreams by upstream, endpoint (as the API documents name it) and status (0: no answer).",
@@ -66,7 +79,7 @@ func New() *Metrics {
 		upstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "gateway_upstream_call_duration_seconds",
 			Help:    "Upstream HTTP attempt latency by upstream.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
+			Buckets: LatencyBuckets,
 		}, []string{"upstream"}),
 		upstreamRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gateway_upstream_retries_total",
@@ -83,15 +96,36 @@ func New() *Metrics {
 		serializerWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "gateway_serializer_wait_seconds",
 			Help:    "Time a call waited for its token's turn, by upstream.",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+			Buckets: LatencyBuckets,
 		}, []string{"upstream"}),
 		subscriptions: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gateway_open_subscriptions",
 			Help: "GraphQL subscriptions currently open on this replica.",
 		}),
+		// OpenTelemetry semantic conventions (http.server.request.duration,
+		// http.server.active_requests) as Prometheus names them.
+		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "http_server_request_duration_seconds",
+			Help:    "Duration of HTTP server requests (websocket and SSE streams excluded: see gateway_open_streams), by method, route and status code.",
+			Buckets: LatencyBuckets,
+		}, []string{"http_request_method", "http_route", "http_response_status_code"}),
+		httpActive: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "http_server_active_requests",
+			Help: "HTTP server requests in flight (streams excluded).",
+		}),
+		streams: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gateway_open_streams",
+			Help: "Streaming connections open on this replica, by transport: websocket or sse.",
+		}, []string{"transport"}),
+		buildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gateway_build_info",
+			Help: "Always 1; the labels name the running build.",
+		}, []string{"version", "revision", "goversion"}),
 	}
+	m.streams.WithLabelValues(StreamWebsocket)
+	m.streams.WithLabelValues(StreamSSE)
 	m.registry.MustRegister(m.requests, m.requestDuration, m.upstreamCalls, m.upstreamDuration, m.upstreamRetries,
-		m.circuitState, m.cache, m.serializerWait, m.subscriptions,
+		m.circuitState, m.cache, m.serializerWait, m.subscriptions, m.httpDuration, m.httpActive, m.streams, m.buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.responseCache = newResponseCacheMetrics(m.registry)
 	return m
@@ -290,7 +324,8 @@ func (o operationMetrics) InterceptResponse(ctx context.Context, next graphql.Re
 	if name != "anonymous" {
 		name = o.m.operationLabel(name, outcome == "ok" && auth.FromContext(ctx).Key != nil)
 	}
-	o.m.requests.WithLabelValues(name, typ, outcome).Inc()
-	o.m.requestDuration.WithLabelValues(name, typ).Observe(time.Since(start).Seconds())
+	client := o.m.clientLabel(clientName(ctx), outcome == "ok")
+	o.m.requests.WithLabelValues(name, typ, outcome, client).Inc()
+	o.m.requestDuration.WithLabelValues(name, typ, client).Observe(time.Since(start).Seconds())
 	return resp
 }

@@ -1,8 +1,29 @@
 package metrics
 
 import (
+	"context"
+	"net/http"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/serfigas/brilla-gateway/internal/auth"
 )
+
+// CachedAnswer counts a query the response cache answered without
+// executing it, as the operation metrics count an executed one (type
+// query, outcome ok), so that request totals and latencies include hits.
+// header is the request's, for the client name; start is when the
+// request began.
+func (m *Metrics) CachedAnswer(ctx context.Context, operation string, header http.Header, start time.Time) {
+	name := "anonymous"
+	if operation != "" {
+		name = m.operationLabel(operation, auth.FromContext(ctx).Key != nil)
+	}
+	client := m.clientLabel(clientNameIn(header), true)
+	m.requests.WithLabelValues(name, "query", "ok", client).Inc()
+	m.requestDuration.WithLabelValues(name, "query", client).Observe(time.Since(start).Seconds())
+}
 
 // ResponseCache returns the response cache's observer: requests by
 // outcome, answers stored or not, and the in-process tier's size.

@@ -18,9 +18,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
-	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 )
@@ -82,7 +80,11 @@ func (s *statusRecorder) Flush() {
 // kept, so ids follow a request across systems), echoes it in the
 // response, puts it in the context for every log line of the request, and
 // logs one line when the request ends: method, path (never the query
-// string, which may carry a token), status, bytes, duration.
+// string, which may carry a token), status, bytes, duration_ms, and what
+// inner layers recorded (see record): operation, client_address, key_name
+// (the API key's name, never the key) and cache. Health checks and
+// scrapes (quietPaths) log at debug level: a load balancer probing every
+// few seconds would otherwise fill the log.
 func AccessLog(logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-Id")
@@ -90,22 +92,39 @@ func AccessLog(logger *slog.Logger, next http.Handler) http.Handler {
 			id = newID()
 		}
 		w.Header().Set("X-Request-Id", id)
+		fields := &record{}
 		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+		ctx = context.WithValue(ctx, recordKey{}, fields)
 		rec := &statusRecorder{ResponseWriter: w}
 		start := time.Now()
 		next.ServeHTTP(rec, r.WithContext(ctx))
+		elapsed := time.Since(start)
 		level := slog.LevelInfo
-		if rec.status >= 500 {
+		switch {
+		case rec.status >= 500:
 			level = slog.LevelWarn
+		case quietPaths[r.URL.Path]:
+			level = slog.LevelDebug
 		}
+		if !logger.Enabled(ctx, level) {
+			return
+		}
+		operation, clientAddr, keyName, cacheOutcome := fields.snapshot()
 		logger.LogAttrs(ctx, level, "request",
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.Int("status", rec.status),
 			slog.Int("bytes", rec.bytes),
-			slog.Duration("duration", time.Since(start)))
+			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
+			slog.String("operation", operation),
+			slog.String("client_address", clientAddr),
+			slog.String("key_name", keyName),
+			slog.String("cache", cacheOutcome))
 	})
 }
+
+// quietPaths are the probe and scrape endpoints, logged at debug level.
+var quietPaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
 
 // ---- logging -------------------------------------------------------------
 
@@ -215,7 +234,8 @@ func (t *Tracing) Shutdown(ctx context.Context) error {
 
 // SetupTracing exports spans over OTLP/HTTP to endpoint (e.g.
 // "http://collector:4318"); with an empty endpoint tracing is off (a no-op
-// provider: no cost, no network).
+// provider: no cost, no network). service is the service.name unless
+// OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES say otherwise (Resource).
 func SetupTracing(ctx context.Context, endpoint, service string) (*Tracing, error) {
 	if endpoint == "" {
 		return &Tracing{Provider: noop.NewTracerProvider()}, nil
@@ -224,9 +244,9 @@ func SetupTracing(ctx context.Context, endpoint, service string) (*Tracing, erro
 	if err != nil {
 		return nil, fmt.Errorf("OTLP exporter: %w", err)
 	}
-	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(semconv.ServiceName(service)))
+	res, err := Resource(ctx, service)
 	if err != nil {
-		return nil, fmt.Errorf("trace resource: %w", err)
+		return nil, err
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
 	return &Tracing{Provider: tp, shutdown: tp.Shutdown}, nil

@@ -147,7 +147,8 @@ func Hash(query string) string {
 
 // Trusted is a gqlgen extension that lets only the manifest's operations
 // run. A client may send the full text (it must match an entry byte for
-// byte) or only its hash in extensions.persistedQuery.sha256Hash.
+// byte) or only its hash in extensions.persistedQuery.sha256Hash (the
+// transport maps a GraphQL-over-HTTP documentId, "sha256:<hex>", onto it).
 type Trusted struct {
 	Manifest *Manifest
 }

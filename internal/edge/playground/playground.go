@@ -21,8 +21,10 @@
 //
 // The page talks only to its own origin: queries and mutations are POSTed to
 // Endpoint and subscriptions use graphql-transport-ws on ws(s)://<host><Endpoint>.
-// The headers editor is enabled and persisted in localStorage; its content is
-// sent as HTTP headers and, for subscriptions, as the connection_init payload.
+// The headers editor is enabled; its content is sent as HTTP headers and, for
+// subscriptions, as the connection_init payload. It is kept in the browser's
+// localStorage only when Options.PersistHeaders asks: headers carry bearer
+// tokens and API keys, which any script of the origin could read there.
 // The page is served with a strict Content-Security-Policy (no inline script or
 // style; see [ContentSecurityPolicy]).
 package playground
@@ -70,6 +72,10 @@ type Options struct {
 	// DefaultQuery is the query shown in the editor on a first visit.
 	// Empty means GraphiQL's built-in welcome text.
 	DefaultQuery string
+	// PersistHeaders keeps the headers editor's content (bearer tokens,
+	// API keys) in localStorage across reloads. Off: headers live only as
+	// long as the page, and DefaultHeaders is shown again on a reload.
+	PersistHeaders bool
 }
 
 // Handler returns the playground for the GraphQL endpoint at the given

@@ -2,6 +2,7 @@ package playground
 
 import (
 	"compress/gzip"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -322,5 +323,27 @@ func TestAcceptsGzip(t *testing.T) {
 		if got := acceptsGzip(h); got != want {
 			t.Errorf("acceptsGzip(%q) = %v, want %v", h, got, want)
 		}
+	}
+}
+
+// Headers (bearer tokens, API keys) are kept in localStorage only when the
+// server asks: the page tells the bootstrap, which hands it to GraphiQL.
+func TestHeadersPersistOnlyWhenAsked(t *testing.T) {
+	for _, persist := range []bool{false, true} {
+		page := body(t, get(t, New(Options{DefaultHeaders: `{"X-Api-Key":"k"}`, PersistHeaders: persist}), "/", nil))
+		want := fmt.Sprintf(`data-persist-headers="%t"`, persist)
+		if !strings.Contains(page, want) {
+			t.Errorf("PersistHeaders %t: page lacks %s:\n%s", persist, want, page)
+		}
+	}
+	js, err := assetsFS.ReadFile("assets/playground.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(js), "shouldPersistHeaders: cfg.persistHeaders === 'true'") {
+		t.Error("playground.js does not take shouldPersistHeaders from data-persist-headers")
+	}
+	if regexp.MustCompile(`shouldPersistHeaders:\s*true`).Match(js) {
+		t.Error("playground.js persists headers unconditionally")
 	}
 }

@@ -251,7 +251,7 @@ func (c *Cache) Recall(ctx context.Context, raw string) *Answer {
 		return nil // Begin looks again and counts the outcome
 	}
 	c.cfg.Observer.Outcome(outcome)
-	rd := &Read{c: c, credentialed: credentialed}
+	rd := &Read{c: c, credentialed: credentialed, opName: r.opName, Outcome: outcome}
 	return rd.answer(e)
 }
 
@@ -325,6 +325,11 @@ type Answer struct {
 	CacheControl string
 	// Age is how long ago the answer was produced, in seconds.
 	Age int
+	// Outcome is OutcomeHit or OutcomeSharedHit for a cached answer,
+	// OutcomeMiss or OutcomeStale for one just executed and stored.
+	Outcome string
+	// Operation is the operation name the request sent.
+	Operation string
 }
 
 // Hit returns the cached answer, or nil on a miss.
@@ -347,13 +352,16 @@ func (rd *Read) answer(e *entry) *Answer {
 		ETag:         e.etag,
 		CacheControl: scope + ", max-age=" + strconv.Itoa(lifetime),
 		Age:          max(0, int(now.Sub(e.stored)/time.Second)),
+		Outcome:      rd.Outcome,
+		Operation:    rd.opName,
 	}
 }
 
 // Finish takes an executed operation's answer: it stores it when the
 // operation is cacheable and the answer complete, and returns the Answer
 // to send with caching headers, or nil when the answer is not cacheable
-// (send body as it is).
+// (send body as it is). The cache keeps body: the caller must not modify
+// it afterwards.
 func (rd *Read) Finish(opCtx *graphql.OperationContext, resp *graphql.Response, body []byte) *Answer {
 	c := rd.c
 	if rd.reads == nil || opCtx == nil || opCtx.Operation == nil {
@@ -391,7 +399,7 @@ func (rd *Read) Finish(opCtx *graphql.OperationContext, resp *graphql.Response, 
 	}
 	e := &entry{
 		key:     rd.key,
-		body:    bytes.Clone(body),
+		body:    body, // the caller's own encoding, never written to again
 		etag:    etagOf(body),
 		stored:  now,
 		expires: expires,

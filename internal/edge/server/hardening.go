@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/vektah/gqlparser/v2"
@@ -88,6 +89,13 @@ type Hardening struct {
 	// MetricsOperations are operation names (the product's frontends')
 	// that always keep their own metrics label; see metrics.KnownOperations.
 	MetricsOperations []string
+	// DisablePlayground leaves GraphiQL (the page at / and its assets)
+	// off the mux: those paths answer 404.
+	DisablePlayground bool
+	// PlaygroundPersistHeaders lets GraphiQL keep its headers editor
+	// (bearer tokens, API keys) in the browser's localStorage; off, they
+	// last as long as the page.
+	PlaygroundPersistHeaders bool
 }
 
 // DefaultRateLimits are per-minute budgets generous for people and
@@ -213,13 +221,12 @@ func upstreamClient(name string, h Hardening, m *metrics.Metrics) (*http.Client,
 }
 
 // rateLimiter shares per-client counters through Redis when there is one.
-func rateLimiter(rdb redis.UniversalClient, prefix string, cfg *Config) ratelimit.Limiter {
+func rateLimiter(rdb redis.UniversalClient, prefix string, gate *degrade.Gate) ratelimit.Limiter {
 	memory := ratelimit.NewMemory()
 	if rdb == nil {
 		return memory
 	}
-	return &ratelimit.Fallback{Primary: ratelimit.NewRedis(rdb, prefix), Secondary: memory,
-		Gate: &degrade.Gate{Name: "ratelimit", Logger: cfg.Logger}}
+	return &ratelimit.Fallback{Primary: ratelimit.NewRedis(rdb, prefix), Secondary: memory, Gate: gate}
 }
 
 // gatewayHeaders are the request headers the gateway reads: a browser on
@@ -252,38 +259,135 @@ func withCORS(origins, extraHeaders []string, next http.Handler) http.Handler {
 	}).Handler(next)
 }
 
-// readiness reports whether this replica should take traffic: Redis
-// answers (when configured) and not every upstream circuit is open.
+// readiness tells a load balancer whether to send this replica traffic.
+// Ready (200) whenever it can serve: with Redis down it serves from its
+// per-process fallbacks, and says so ("status":"degraded", "redis":"down"
+// and the components on their fallback) without leaving the pool, since
+// a Redis blip would otherwise take every replica out at once. Not ready
+// (503) only while it cannot serve: draining (shutting down), or every
+// upstream circuit open.
 type readiness struct {
-	rdb       redis.UniversalClient
+	redis     *redisHealth
 	upstreams map[string]*resilience.Transport
+	draining  *atomic.Bool
+}
+
+// Redis health checks: a PING every redisCheckEvery, bounded by
+// redisCheckTimeout, in the background, so that /readyz answers at once
+// (a probe's usual timeout is 1 s; go-redis retries a failing PING for
+// longer) and gateway_redis_degraded is current without probes or traffic.
+const (
+	redisCheckEvery   = 2 * time.Second
+	redisCheckTimeout = time.Second
+)
+
+// readyBody is /readyz's JSON answer.
+type readyBody struct {
+	// Status is ready, degraded (serving, Redis down), draining or not
+	// ready.
+	Status string `json:"status"`
+	// Redis is up, down or none (not configured).
+	Redis string `json:"redis"`
+	// Fallbacks are the Redis-backed components serving from memory.
+	Fallbacks []string          `json:"fallbacks,omitempty"`
+	Circuits  map[string]string `json:"circuits"`
+	Problems  map[string]string `json:"problems,omitempty"`
 }
 
 func (rd readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	problems := map[string]string{}
-	if rd.rdb != nil {
-		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
-		defer cancel()
-		if err := rd.rdb.Ping(ctx).Err(); err != nil {
-			problems["redis"] = "unreachable"
+	body := readyBody{Status: "ready", Redis: "none", Circuits: map[string]string{}, Problems: map[string]string{}}
+	if rd.redis.configured() {
+		body.Redis = "up"
+		if rd.redis.pingFailed.Load() {
+			body.Redis = "down"
+		}
+		body.Fallbacks = rd.redis.fallbacks()
+		if body.Redis == "down" || len(body.Fallbacks) > 0 {
+			body.Status = "degraded"
 		}
 	}
 	open := 0
-	circuits := map[string]string{}
 	for name, t := range rd.upstreams {
-		circuits[name] = t.State()
-		if t.State() == "open" {
+		state := t.State()
+		body.Circuits[name] = state
+		if state == "open" {
 			open++
 		}
 	}
 	if len(rd.upstreams) > 0 && open == len(rd.upstreams) {
-		problems["upstreams"] = "every upstream circuit is open"
+		body.Status = "not ready"
+		body.Problems["upstreams"] = "every upstream circuit is open"
 	}
-	status, code := "ready", http.StatusOK
-	if len(problems) > 0 {
-		status, code = "not ready", http.StatusServiceUnavailable
+	if rd.draining.Load() {
+		body.Status = "draining"
+		body.Problems["draining"] = "the gateway is shutting down"
+	}
+	code := http.StatusOK
+	if len(body.Problems) > 0 {
+		code = http.StatusServiceUnavailable
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(map[string]any{"status": status, "problems": problems, "circuits": circuits})
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// redisHealth is what the gateway knows of Redis: the last background
+// PING (watch), and the components (the shared cache, rate limits, serializer,
+// sign-in guard) that switched to their per-process fallback. It feeds
+// /readyz and gateway_redis_degraded.
+type redisHealth struct {
+	rdb        redis.UniversalClient // nil without Redis
+	pingFailed atomic.Bool
+	components []redisComponent
+}
+
+// redisComponent is one Redis-backed component and how to tell whether
+// it is on its fallback.
+type redisComponent struct {
+	name       string
+	onFallback func() bool
+}
+
+func (h *redisHealth) configured() bool { return h.rdb != nil }
+
+// watch pings Redis every interval until ctx ends, remembering whether
+// the last PING failed; it returns at once without Redis.
+func (h *redisHealth) watch(ctx context.Context, every, timeout time.Duration) {
+	if !h.configured() {
+		return
+	}
+	ticker := time.NewTicker(every)
+	defer ticker.Stop()
+	for {
+		ping, cancel := context.WithTimeout(ctx, timeout)
+		err := h.rdb.Ping(ping).Err()
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		h.pingFailed.Store(err != nil)
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+// fallbacks names the components on their fallback.
+func (h *redisHealth) fallbacks() []string {
+	var names []string
+	for _, c := range h.components {
+		if c.onFallback() {
+			names = append(names, c.name)
+		}
+	}
+	return names
+}
+
+// degraded reports whether Redis is configured and the gateway is
+// serving without it, in whole or in part.
+func (h *redisHealth) degraded() bool {
+	return h.configured() && (h.pingFailed.Load() || len(h.fallbacks()) > 0)
 }

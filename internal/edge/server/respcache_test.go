@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/serfigas/brilla-gateway/backends/sim"
+	"github.com/serfigas/brilla-gateway/internal/auth"
 	"github.com/serfigas/brilla-gateway/internal/edge/server"
 )
 
@@ -179,7 +180,9 @@ func TestResponseCacheNeverServesAnotherCallersAnswer(t *testing.T) {
 }
 
 func TestCustomersAndKeysNeverShareEntriesAcrossReplicas(t *testing.T) {
-	c := newCluster(t, 2, sim.Config{}, "")
+	c := newCluster(t, 2, sim.Config{}, "", func(cfg *server.Config) {
+		cfg.APIKeys = append(cfg.APIKeys, auth.KeyConfig{Name: "ro", SHA256: auth.HashKey(testReadOnlyKey), Scopes: []string{"catalog:read"}})
+	})
 	tokA := c.signIn("123456789", "12345678")
 	tokB := c.signIn("987654321", "87654321")
 	q := `{ viewer { vat creditSummary { creditLimit } credits { loanId } } }`
@@ -227,6 +230,26 @@ func TestCustomersAndKeysNeverShareEntriesAcrossReplicas(t *testing.T) {
 	}
 	if n := respKeys(); n != 2 {
 		t.Fatalf("%d shared answers, want 2 (one per customer)", n)
+	}
+
+	// Two API keys: the rw key's answer on replica 0 reaches replica 1's
+	// rw reads through the shared tier, never the ro key's, nor anonymous
+	// callers.
+	taxes := `{ taxes(first: 3) { totalCount edges { node { id } } } }`
+	doOn(t, c.replicas[1], taxes, key(testReadOnlyKey)).ok(t, &struct{}{}) // replica 1 learns the document
+	doOn(t, c.replicas[0], taxes, key(testKey)).ok(t, &struct{}{})
+	if !waitFor(5*time.Second, func() bool { return respKeys() == 4 }) {
+		t.Fatalf("%d shared answers, want 4 (two customers, two keys)", respKeys())
+	}
+	before = outcomesOf(t, c.replicas[1])
+	doOn(t, c.replicas[1], taxes, key(testKey)).ok(t, &struct{}{})
+	if got := before.since(t, c.replicas[1]); got["hit_shared"] != 1 {
+		t.Fatalf("rw key on replica 1: %v, want its entry from the shared tier", got)
+	}
+	doOn(t, c.replicas[1], taxes).wantCode(t, "UNAUTHENTICATED")
+	doOn(t, c.replicas[0], taxes, bearer(tokA)).wantCode(t, "UNAUTHENTICATED")
+	if n := respKeys(); n != 4 {
+		t.Fatalf("%d shared answers after refused reads, want 4", n)
 	}
 }
 
@@ -321,6 +344,12 @@ func TestGetAnswersCarryCachingHeadersAnd304(t *testing.T) {
 		}
 		if tc.want == http.StatusOK && string(body) != first.Body.String() {
 			t.Fatalf("200 body differs: %s", body)
+		}
+	}
+	// The access log says what the cache did for each request.
+	for _, outcome := range []string{"cache=miss", "cache=hit"} {
+		if !strings.Contains(e.logText(), outcome) {
+			t.Fatalf("no access-log line with %s in:\n%s", outcome, e.logText())
 		}
 	}
 	// An anonymous public answer may be cached by shared caches.

@@ -12,6 +12,8 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -153,7 +155,10 @@ type Config struct {
 	WebsocketPing time.Duration
 	// RegistrationPollMin and RegistrationPollMax bound the backoff of
 	// the one poller following a watched registration (regwatch
-	// defaults: 1s doubling to 30s).
+	// defaults: 1s doubling to 30s). A registration received less than a
+	// minute ago is polled every RegistrationPollMin or every second,
+	// whichever is shorter, within regwatch.DefaultPollBudget polls per
+	// code.
 	RegistrationPollMin time.Duration
 	RegistrationPollMax time.Duration
 	// RegistrationLease is how long a poller's lease outlives a replica
@@ -165,6 +170,10 @@ type Config struct {
 	Hardening Hardening
 	// Logger receives error logs; slog.Default() when nil.
 	Logger *slog.Logger
+	// Now is the clock of the customer's computed values (overdue
+	// installments, next due date) and of quote dates; time.Now when nil.
+	// Tests set it to fix "today".
+	Now func() time.Time
 }
 
 // Defaults of Config's optional fields.
@@ -275,25 +284,44 @@ type Gateway struct {
 	closer func() error
 	// responses is the operation response cache; nil when turned off.
 	responses *respcache.Cache
-	// endStreams ends every websocket and SSE stream; watch follows
-	// registrations for subscriptions.
-	endStreams context.CancelFunc
+	// endStreams ends every websocket and SSE stream (their contexts are
+	// done when it returns); watch follows registrations for
+	// subscriptions.
+	endStreams func()
 	watch      *regwatch.Hub
 	metrics    *metrics.Metrics
+	// draining turns /readyz to 503 once shutdown began; open counts the
+	// streams for the shutdown log.
+	draining *atomic.Bool
+	open     *openStreams
+	endOnce  sync.Once
+	logger   *slog.Logger
+	// stopHealth ends the background Redis health check.
+	stopHealth context.CancelFunc
 }
 
 // Metrics serves the Prometheus metrics (mounted at /metrics unless
 // Hardening.SeparateMetrics).
 func (g *Gateway) Metrics() http.Handler { return g.metrics.Handler() }
 
-// EndSubscriptions ends every open subscription, websocket and SSE
-// stream at once (clients see the connection close and may reconnect
-// elsewhere) and stops the registration pollers, releasing their leases
-// to other replicas. http.Server.Shutdown does neither (gqlgen #2610):
-// register it with http.Server.RegisterOnShutdown.
+// Drain turns /readyz to 503 ("draining"): the load balancer stops
+// sending this replica new requests while those under way finish.
+func (g *Gateway) Drain() { g.draining.Store(true) }
+
+// EndSubscriptions drains (Drain) and ends every open subscription,
+// websocket and SSE stream at once, so that clients reconnect elsewhere:
+// websockets close with 1001 (going away), SSE streams end without
+// "event: complete". It stops the registration pollers too, releasing
+// their leases to other replicas. http.Server.Shutdown does none of this
+// (gqlgen #2610): register it with http.Server.RegisterOnShutdown.
 func (g *Gateway) EndSubscriptions() {
-	g.endStreams()
-	g.watch.Close()
+	g.endOnce.Do(func() {
+		g.Drain()
+		ws, sse := g.open.websockets.Load(), g.open.sse.Load()
+		g.endStreams()
+		g.watch.Close()
+		g.logger.Info("shutdown: open streams ended; clients reconnect elsewhere", "websockets", ws, "sse_streams", sse)
+	})
 }
 
 // Close stops background cache refreshes and the invalidation
@@ -303,6 +331,7 @@ func (g *Gateway) Close() error {
 	if g.responses != nil {
 		g.responses.Close()
 	}
+	g.stopHealth()
 	g.cache.Close()
 	_ = g.bus.Close()
 	if g.closer != nil {
@@ -337,6 +366,7 @@ func New(cfg Config) (*Gateway, error) {
 		logins loginguard.Guard      = loginguard.NewMemory(cfg.LoginPolicy)
 		closer func() error
 		rdb    redis.UniversalClient
+		health = &redisHealth{}
 	)
 	if cfg.RedisURL != "" {
 		rc, err := cache.NewClientFromURL(cfg.RedisURL)
@@ -345,19 +375,31 @@ func New(cfg Config) (*Gateway, error) {
 		}
 		closer = rc.Close
 		rdb = rc
-		store = cache.NewResilient(cache.NewRedis(rc, cfg.RedisPrefix+"cache:"), memory, logger)
+		resilient := cache.NewResilient(cache.NewRedis(rc, cfg.RedisPrefix+"cache:"), memory, logger)
+		store = resilient
+		loginGate := &degrade.Gate{Name: "loginguard", Logger: logger}
 		logins = &loginguard.Fallback{
 			Primary:   loginguard.NewRedis(rc, cfg.RedisPrefix, cfg.LoginPolicy),
 			Secondary: logins,
-			Gate:      &degrade.Gate{Name: "loginguard", Logger: logger},
+			Gate:      loginGate,
 		}
+		serialGate := &degrade.Gate{Name: "serializer", Logger: logger}
 		serial = &serializer.Fallback{
 			Primary:   serializer.NewRedis(rc, serializer.RedisOptions{Prefix: cfg.RedisPrefix + "ser:", Logger: logger, Local: local}),
 			Secondary: local,
-			Gate:      &degrade.Gate{Name: "serializer", Logger: logger},
+			Gate:      serialGate,
+		}
+		health.rdb = rc
+		health.components = []redisComponent{
+			{"cache", func() bool { return !resilient.Healthy() }},
+			{"loginguard", loginGate.Degraded},
+			{"serializer", serialGate.Degraded},
 		}
 	}
 	m := metrics.New()
+	build := observability.BuildInfo()
+	m.Build(build.Version, build.Revision, build.GoVersion)
+	m.RedisDegraded(health.degraded)
 	shared := cache.New(store, logger, cache.WithObserver(m.CacheResult))
 
 	brillaHTTP, brillaCircuit := upstreamClient(upstream.Brilla, cfg.Hardening, m)
@@ -405,7 +447,7 @@ func New(cfg Config) (*Gateway, error) {
 		Lease:   cfg.RegistrationLease,
 		Logger:  logger,
 	})
-	streams, endStreams := context.WithCancel(context.Background())
+	streams := &streamSet{}
 	root := &resolvers.Resolver{
 		Brilla:             brillaClient,
 		Logins:             logins,
@@ -416,6 +458,7 @@ func New(cfg Config) (*Gateway, error) {
 		Logger:             logger,
 		CustomerSerpi:      serpi.Credential{SecretKey: cfg.SerpiSecretKey, Token: cfg.SerpiToken},
 		DefaultMonthlyRate: model.Decimal(rate),
+		Now:                cfg.Now,
 	}
 	schemaCfg := graph.Config{Resolvers: root, Directives: resolvers.Directives()}
 	limits.Complexity(&schemaCfg.Complexity)
@@ -453,10 +496,12 @@ func New(cfg Config) (*Gateway, error) {
 		CSRFPrevention: cfg.Hardening.CSRFPrevention,
 		IsStream:       isStream,
 		Responses:      responses,
+		CachedAnswer:   m.CachedAnswer,
 	}))
 	addStreamingTransports(gql, &cfg, keys)
 	gql.SetQueryCache(newQueryCache())
 	useGraphQLExtensions(gql, es.Schema(), cfg.Hardening, store, cfg.RedisPrefix, m)
+	gql.Use(observability.Operations{})
 	gql.Use(loaders.Middleware{Brilla: customerReads, Catalog: catalogReads})
 	gql.SetErrorPresenter(apperr.Presenter(logger))
 	gql.SetRecoverFunc(apperr.Recover(logger))
@@ -464,8 +509,12 @@ func New(cfg Config) (*Gateway, error) {
 	mux := http.NewServeMux()
 	var api http.Handler = gql
 	if !cfg.Hardening.DisableRateLimits {
+		rateGate := &degrade.Gate{Name: "ratelimit", Logger: logger}
+		if rdb != nil {
+			health.components = append(health.components, redisComponent{"ratelimit", rateGate.Degraded})
+		}
 		rl := ratelimit.Config{
-			Limiter:        rateLimiter(rdb, cfg.RedisPrefix, &cfg),
+			Limiter:        rateLimiter(rdb, cfg.RedisPrefix, rateGate),
 			Limits:         cfg.Hardening.RateLimits,
 			TrustedProxies: cfg.Hardening.TrustedProxies,
 			Logger:         logger,
@@ -474,25 +523,36 @@ func New(cfg Config) (*Gateway, error) {
 		// A websocket's operations come after its one HTTP request.
 		gql.Use(ratelimit.Operations{Config: rl})
 	}
-	mux.Handle("/graphql", limitBody(cfg.MaxBodyBytes, uploadLimit, withDeadline(cfg.RequestTimeout, streams, withClientAddr(cfg.Hardening.TrustedProxies, registration.Middleware(keys.Middleware(api))))))
+	openNow := &openStreams{}
+	mux.Handle("/graphql", countStreams(m, openNow, limitBody(cfg.MaxBodyBytes, uploadLimit, withDeadline(cfg.RequestTimeout, streams, registration.Middleware(keys.Middleware(withKeyName(api)))))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
 	})
-	mux.Handle("GET /readyz", readiness{rdb: rdb, upstreams: map[string]*resilience.Transport{upstream.Brilla: brillaCircuit, upstream.Serpi: serpiCircuit}})
+	draining := &atomic.Bool{}
+	healthCtx, stopHealth := context.WithCancel(context.Background())
+	go health.watch(healthCtx, redisCheckEvery, redisCheckTimeout)
+	mux.Handle("GET /readyz", readiness{redis: health, draining: draining, upstreams: map[string]*resilience.Transport{upstream.Brilla: brillaCircuit, upstream.Serpi: serpiCircuit}})
 	if !cfg.Hardening.SeparateMetrics {
 		mux.Handle("GET /metrics", m.Handler())
 	}
-	playground.Register(mux, playground.Options{
-		Title:          "Brilla + SERPI GraphQL",
-		Endpoint:       "/graphql",
-		DefaultHeaders: cfg.PlaygroundHeaders,
-		DefaultQuery:   cfg.PlaygroundQuery,
-	})
+	if !cfg.Hardening.DisablePlayground {
+		playground.Register(mux, playground.Options{
+			Title:          "Brilla + SERPI GraphQL",
+			Endpoint:       "/graphql",
+			DefaultHeaders: cfg.PlaygroundHeaders,
+			DefaultQuery:   cfg.PlaygroundQuery,
+			PersistHeaders: cfg.Hardening.PlaygroundPersistHeaders,
+		})
+	}
 	var h http.Handler = withCORS(cfg.Hardening.CORSOrigins, cfg.Hardening.CORSAllowedHeaders, mux)
+	// Every route knows its client's address (the access log too).
+	h = withClientAddr(cfg.Hardening.TrustedProxies, h)
+	h = m.Instrument(classifyRoute, h)
 	h = cfg.Hardening.Tracing.TraceHandler("gateway", h)
 	h = observability.AccessLog(logger, h)
-	return &Gateway{Handler: h, cache: shared, bus: bus, closer: closer, responses: responses, endStreams: endStreams, watch: watch, metrics: m}, nil
+	return &Gateway{Handler: h, cache: shared, bus: bus, closer: closer, responses: responses, endStreams: streams.end, watch: watch, metrics: m,
+		draining: draining, open: openNow, logger: logger, stopHealth: stopHealth}, nil
 }
 
 // catalogVersions tells the response cache whether the catalog
@@ -566,7 +626,7 @@ func newTransport() *http.Transport {
 // upgrades, SSE) get no deadline, a subscription lives as long as its
 // connection, but end when streams does; their queries and mutations get
 // the deadline from streamDeadline.
-func withDeadline(d time.Duration, streams context.Context, next http.Handler) http.Handler {
+func withDeadline(d time.Duration, streams *streamSet, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if isStream(r) {
 			serveStream(streams, next, w, r)

@@ -345,13 +345,14 @@ func TestRegistrationStatusOnReplicaBOverARealWebsocket(t *testing.T) {
 				a.follow(fmt.Sprint("a", i), 5*time.Second).want(t, fmt.Sprint("replica A watcher ", i), "PENDING", c.final)
 			}
 			// One poller for six watchers on two replicas: the first read,
-			// then polls 30, 60, 120, 120ms apart until the decision at
-			// 300ms: about 5 (a race on the first read may add one). One
-			// poller per watcher would be about 30.
+			// then, the registration being young, a poll every 30ms (the
+			// fast interval, never slower than REGISTRATION_POLL_MIN) until
+			// the decision at 300ms: about 11 (a race on the first read may
+			// add one). One poller per watcher would be about 60.
 			polls := se.stats().Calls[statusPath]
 			t.Logf("6 watchers on 2 replicas: %d status calls to Brilla", polls)
-			if polls < 2 || polls > 8 {
-				t.Fatalf("%d status calls, want one poller's (2..8)", polls)
+			if polls < 2 || polls > 14 {
+				t.Fatalf("%d status calls, want one poller's (2..14)", polls)
 			}
 
 			// The registration query, on either replica, reads the shared
@@ -623,10 +624,22 @@ func TestCloseEndsOpenSubscriptionsPromptly(t *testing.T) {
 	if !c.closed(time.Second) {
 		t.Fatal("websocket still open 1s after Close")
 	}
+	// Going away (1001), not normal closure (1000): the client reconnects,
+	// and resubscribes, since no subscription was completed.
+	if code := websocket.CloseStatus(c.err); code != websocket.StatusGoingAway {
+		t.Fatalf("websocket closed with %v (%v), want 1001 going away", code, c.err)
+	}
+	for len(c.msgs) > 0 {
+		if m := <-c.msgs; m.Type == "complete" {
+			t.Fatalf("subscription %s completed by the shutdown: the client would not resubscribe", m.ID)
+		}
+	}
 	select {
 	case events := <-sseDone:
-		if len(events) == 0 || events[len(events)-1] != "complete" {
-			t.Fatalf("SSE stream after Close: %q, want it to end with complete", events)
+		// The stream just ends: "event: complete" would tell a compliant
+		// client the subscription is over, and it would not reconnect.
+		if len(events) == 0 || events[len(events)-1] == "complete" {
+			t.Fatalf("SSE stream after Close: %q, want it to end without complete", events)
 		}
 	case <-time.After(2 * time.Second):
 		t.Fatal("SSE stream still open 2s after Close")
@@ -734,5 +747,29 @@ func TestWebsocketOperationsAreRateLimited(t *testing.T) {
 	// address; the key's three go to the first three operations.
 	if allowed != 3 || limited != 7 {
 		t.Fatalf("over one websocket: %d allowed, %d limited; want 3 and 7", allowed, limited)
+	}
+}
+
+// A registration decided soon after it was sent reaches its watchers by
+// the fast polls of its first minute (every second), however long the
+// backoff: here an hour, so no backoff poll comes during the test.
+func TestYoungRegistrationDecisionArrivesWithinSeconds(t *testing.T) {
+	se := newSubEnv(t, 1, 300*time.Millisecond, false, func(c *server.Config) {
+		c.RegistrationPollMin, c.RegistrationPollMax = time.Hour, time.Hour
+	})
+	code := se.register(t, "1234567891")
+	se.resetStats()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	events, err := sseEvents(t, ctx, se.replicas[0].srv.URL, watchQuery, map[string]any{"code": code})
+	if err != nil {
+		t.Fatalf("stream: %v (events %q)", err, events)
+	}
+	if len(events) != 3 || !strings.Contains(events[0], `"PENDING"`) || !strings.Contains(events[1], `"APPROVED"`) || events[2] != "complete" {
+		t.Fatalf("SSE events: %q, want PENDING, APPROVED, complete", events)
+	}
+	// The first read and one poll a second until the decision.
+	if n := se.stats().Calls[statusPath]; n < 2 || n > 4 {
+		t.Fatalf("%d Brilla status calls, want the first read and 1 to 3 polls", n)
 	}
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/serfigas/brilla-gateway/graph/apperr"
 	"github.com/serfigas/brilla-gateway/internal/auth"
+	"github.com/serfigas/brilla-gateway/internal/edge/observability"
 	"github.com/serfigas/brilla-gateway/internal/edge/ratelimit"
 	"github.com/serfigas/brilla-gateway/internal/edge/streams"
 )
@@ -115,7 +116,11 @@ func websocketInit(keys *auth.KeyStore, perConnection int) transport.WebsocketIn
 		// headers said.
 		authorization, apiKey := payloadValue(p, "Authorization"), payloadValue(p, "X-Api-Key")
 		if authorization != "" || apiKey != "" {
-			ctx = auth.WithPrincipal(ctx, keys.Identify(authorization, apiKey))
+			principal := keys.Identify(authorization, apiKey)
+			if principal.Key != nil {
+				observability.SetKeyName(ctx, principal.Key.Name)
+			}
+			ctx = auth.WithPrincipal(ctx, principal)
 		}
 		// Its operations are rate limited one by one (ratelimit.Operations).
 		ctx = ratelimit.MarkStream(ctx)
@@ -247,15 +252,59 @@ func isStream(r *http.Request) bool {
 // http.Server.Shutdown neither waits for nor closes hijacked websockets
 // (gqlgen #2610), and would wait out its grace period for SSE streams.
 // Once streams has ended, new ones are refused with 503.
-func serveStream(streams context.Context, next http.Handler, w http.ResponseWriter, r *http.Request) {
-	if streams.Err() != nil {
+func serveStream(streams *streamSet, next http.Handler, w http.ResponseWriter, r *http.Request) {
+	ctx, done, ok := streams.start(r.Context())
+	if !ok {
 		apperr.WriteRefusal(w, "", http.StatusServiceUnavailable,
 			&apperr.Error{Code: apperr.Unavailable, Message: "the gateway is shutting down; reconnect", RetryAfter: time.Second})
 		return
 	}
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	stop := context.AfterFunc(streams, cancel)
-	defer stop()
+	defer done()
 	next.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// streamSet holds the cancel functions of the open streams. end cancels
+// them all before it returns, so that every stream's context is done
+// before anything else shutdown does (closing the registration watchers)
+// can end a subscription: the transports then cut the stream (websocket
+// 1001, SSE without "event: complete") instead of completing it. A
+// context.AfterFunc per stream would cancel them asynchronously.
+type streamSet struct {
+	mu      sync.Mutex
+	ended   bool
+	next    uint64
+	cancels map[uint64]context.CancelFunc
+}
+
+// start derives a stream's context from parent; ok is false once end ran.
+func (s *streamSet) start(parent context.Context) (ctx context.Context, done func(), ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return nil, nil, false
+	}
+	ctx, cancel := context.WithCancel(parent)
+	if s.cancels == nil {
+		s.cancels = map[uint64]context.CancelFunc{}
+	}
+	id := s.next
+	s.next++
+	s.cancels[id] = cancel
+	return ctx, func() {
+		s.mu.Lock()
+		delete(s.cancels, id)
+		s.mu.Unlock()
+		cancel()
+	}, true
+}
+
+// end cancels every open stream and refuses new ones.
+func (s *streamSet) end() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ended = true
+	for id, cancel := range s.cancels {
+		cancel()
+		delete(s.cancels, id)
+	}
 }

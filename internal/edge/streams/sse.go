@@ -2,6 +2,7 @@ package streams
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -53,8 +54,37 @@ func (t SSE) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecut
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	t.Transport.Do(w, r, exec)
+	t.Transport.Do(cutWriter{ResponseWriter: w, ctx: r.Context()}, r, exec)
 }
+
+// cutWriter drops whatever gqlgen writes once the stream's context has
+// ended. The context ends when the gateway ends its streams (shutdown) or
+// the client went away; gqlgen then still writes "event: complete", which
+// tells a compliant client the subscription is over and not to reconnect.
+// Without it the stream just ends, and the client reconnects (to another
+// replica).
+type cutWriter struct {
+	http.ResponseWriter
+	ctx context.Context
+}
+
+// Write implements http.ResponseWriter.
+func (c cutWriter) Write(p []byte) (int, error) {
+	if c.ctx.Err() != nil {
+		return len(p), nil
+	}
+	return c.ResponseWriter.Write(p)
+}
+
+// Flush implements http.Flusher (gqlgen's SSE transport requires it).
+func (c cutWriter) Flush() {
+	if f, ok := c.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (c cutWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
 // readBody reads all of body, at most limit bytes when limit > 0.
 func readBody(body io.Reader, limit int64) ([]byte, error) {

@@ -51,8 +51,9 @@ const (
 	// CloseTooManyMessages (RFC 6455 policy violation) closes a connection
 	// that sends messages faster than its budget.
 	CloseTooManyMessages = int(websocket.StatusPolicyViolation)
-	// CloseGoingAway closes a connection still waiting for its init when
-	// the gateway ends its streams.
+	// CloseGoingAway (RFC 6455 "going away") closes every connection
+	// when the gateway ends its streams (shutdown): clients reconnect,
+	// where 1000 (normal closure) would tell them they are done.
 	CloseGoingAway = int(websocket.StatusGoingAway)
 )
 
@@ -156,6 +157,7 @@ func (t Websocket) accept(w http.ResponseWriter, r *http.Request) (*conn, error)
 		return nil, fmt.Errorf("websocket handshake: %w", err)
 	}
 	c := &conn{
+		ctx:         r.Context(),
 		ws:          ws,
 		running:     map[string]struct{}{},
 		initTimeout: orDefault(t.InitTimeout, DefaultInitTimeout),
@@ -236,6 +238,9 @@ var errRefused = errors.New("websocket closed by the gateway")
 // conn is a transport.WebsocketConn over coder/websocket that checks the
 // first message, bounds every message and closes with protocol codes.
 type conn struct {
+	// ctx is the upgrade request's: after the hijack it ends only when
+	// the gateway ends its streams (or the handler returned).
+	ctx           context.Context
 	ws            *websocket.Conn
 	initTimeout   time.Duration
 	limit         int64
@@ -351,6 +356,14 @@ func (c *conn) WriteJSON(v any) error {
 		return err
 	}
 	c.mu.Lock()
+	if c.ctx.Err() != nil && messageType(data) == "complete" {
+		// The gateway is ending its streams: gqlgen completes each
+		// subscription as its context ends, but a client told "complete"
+		// would not resubscribe after reconnecting. The close (1001)
+		// follows.
+		c.mu.Unlock()
+		return nil
+	}
 	if !c.acked || len(c.running) > 0 {
 		var m struct {
 			Type string `json:"type"`
@@ -372,10 +385,25 @@ func (c *conn) WriteJSON(v any) error {
 	return c.ws.Write(ctx, websocket.MessageText, data)
 }
 
+// messageType is the "type" of a protocol message, or "".
+func messageType(data []byte) string {
+	var m struct {
+		Type string `json:"type"`
+	}
+	_ = json.Unmarshal(data, &m)
+	return m.Type
+}
+
 // WriteClose implements transport.WebsocketConn: the first close code
 // wins; the handshake runs in the background (coder/websocket waits up to
 // five seconds for the peer's close frame) and then closes the socket.
+// gqlgen closes with 1000 (normal closure) when the connection's context
+// ends; that only happens when the gateway ends its streams, so the
+// client is told CloseGoingAway instead and reconnects.
 func (c *conn) WriteClose(code int, reason string) error {
+	if code == int(websocket.StatusNormalClosure) && c.ctx.Err() != nil {
+		code, reason = CloseGoingAway, "the server is going away"
+	}
 	c.closeWith(code, reason)
 	return nil
 }

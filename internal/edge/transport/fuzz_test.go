@@ -42,6 +42,11 @@ func FuzzDecodeJSON(f *testing.F) {
 		`{"query":"{ __typename }","variables":{"answer":"` + fuzzMarker,
 		`{"query": ` + fuzzMarker + `}`, `{"query":"x","variables":{"n":9223372036854775808}}`,
 		strings.Repeat("[", 20000), `{"query":"\ud800"}`,
+		`{"documentId":"sha256:` + strings.Repeat("ab", 32) + `"}`, `{"documentId":"` + strings.Repeat("0F", 32) + `"}`,
+		`{"documentId":"sha256:` + fuzzMarker + `"}`, `{"documentId":1}`, `{"documentId":null}`, `{"documentId":""}`,
+		`{"documentId":"sha256:` + strings.Repeat("ab", 32) + `","query":"{ __typename }"}`,
+		`{"documentId":"sha256:` + strings.Repeat("ab", 32) + `","extensions":{"persistedQuery":"x"}}`,
+		`{"documentId":"sha256:` + strings.Repeat("ab", 32) + `","extensions":{"persistedQuery":{"version":1,"sha256Hash":"cd"}}}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -62,6 +67,8 @@ func FuzzDecodeQueryString(f *testing.F) {
 		`query=%7B__typename%7D&extensions=%22x%22`, `query=a&query=b`, `operationName=x`, `query=%zz`,
 		`query=%7B__typename%7D&variables=` + fuzzMarker, `query=x;y`, `variables=null&query=x`,
 		`query=mutation%20%7B%20__typename%20%7D`,
+		`documentId=sha256%3A` + strings.Repeat("ab", 32), `documentId=` + strings.Repeat("ab", 32) + `&documentId=x`,
+		`documentId=sha256%3A` + fuzzMarker, `documentId=x&query=%7B__typename%7D`,
 	} {
 		f.Add(seed)
 	}

@@ -73,7 +73,7 @@ func (h *HTTP) serveMultipart(w http.ResponseWriter, r *http.Request, exec graph
 		return
 	}
 	params.ReadTime.Start = start
-	execute(w, r, exec, media, params, "", nil) // uploads are writes: never cached
+	h.execute(w, r, exec, media, params, "") // uploads are writes: never cached
 }
 
 // ReadMultipart reads a GraphQL multipart request

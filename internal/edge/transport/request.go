@@ -31,7 +31,8 @@ func (h *HTTP) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *Refusa
 
 // DecodeJSON decodes a GraphQL request sent as a JSON object: query a
 // string, operationName a string, variables and extensions objects (each
-// may be null or absent; query only with a persisted-query extension).
+// may be null or absent; query only with a persisted-query extension or a
+// documentId, which becomes that extension).
 // Its refusals never quote the body.
 func DecodeJSON(body []byte) (*graphql.RawParams, *Refusal) {
 	return decodeRequest(body, "the request body")
@@ -67,11 +68,18 @@ func decodeRequest(body []byte, what string) (*graphql.RawParams, *Refusal) {
 	if p.Extensions, rf = decodeObject(fields["extensions"], "extensions"); rf != nil {
 		return nil, rf
 	}
+	var documentID string
+	if rf := decodeString(fields["documentId"], &documentID, "documentId"); rf != nil {
+		return nil, rf
+	}
+	if rf := applyDocumentID(p, documentID); rf != nil {
+		return nil, rf
+	}
 	return p, requireQuery(p)
 }
 
 // DecodeQueryString decodes a GET request's query string: query,
-// operationName, and variables and extensions as JSON objects. Its
+// operationName, documentId, and variables and extensions as JSON objects. Its
 // refusals never quote the request.
 func DecodeQueryString(raw string, limit int64) (*graphql.RawParams, *Refusal) {
 	if int64(len(raw)) > limit {
@@ -114,6 +122,13 @@ func DecodeQueryString(raw string, limit int64) (*graphql.RawParams, *Refusal) {
 		if *obj.dst, rf = decodeObject(json.RawMessage(text), obj.name); rf != nil {
 			return nil, rf
 		}
+	}
+	documentID, rf := one("documentId")
+	if rf != nil {
+		return nil, rf
+	}
+	if rf := applyDocumentID(p, documentID); rf != nil {
+		return nil, rf
 	}
 	return p, requireQuery(p)
 }

@@ -30,6 +30,7 @@
 package transport
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,6 +47,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/serfigas/brilla-gateway/graph/apperr"
+	"github.com/serfigas/brilla-gateway/internal/edge/observability"
 	"github.com/serfigas/brilla-gateway/internal/edge/respcache"
 )
 
@@ -89,6 +91,9 @@ type Config struct {
 	// Responses answers repeated reads without executing them; nil
 	// executes every request.
 	Responses *respcache.Cache
+	// CachedAnswer, when set, is told of each request Responses answered
+	// (for the operation metrics, which only see executed operations).
+	CachedAnswer func(ctx context.Context, operation string, header http.Header, start time.Time)
 }
 
 // HTTP is the transport; build it with New.
@@ -141,7 +146,7 @@ func (h *HTTP) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExec
 	switch r.Method {
 	case http.MethodGet:
 		raw = "GET?" + r.URL.RawQuery
-		if h.recall(w, r, media, raw) {
+		if h.recall(w, r, media, raw, start) {
 			return
 		}
 		params, rf = DecodeQueryString(r.URL.RawQuery, min(h.cfg.MaxBodyBytes, MaxQueryStringBytes))
@@ -159,7 +164,7 @@ func (h *HTTP) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExec
 				break
 			}
 			raw = "POST " + string(body)
-			if h.recall(w, r, media, raw) {
+			if h.recall(w, r, media, raw, start) {
 				return
 			}
 			params, rf = DecodeJSON(body)
@@ -178,13 +183,13 @@ func (h *HTTP) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExec
 		return
 	}
 	params.ReadTime.Start = start
-	execute(w, r, exec, media, params, raw, h.cfg.Responses)
+	h.execute(w, r, exec, media, params, raw)
 }
 
 // recall answers r from the response cache when an identical request
 // (raw) was answered before and its answer is current; it reports
 // whether it did.
-func (h *HTTP) recall(w http.ResponseWriter, r *http.Request, media, raw string) bool {
+func (h *HTTP) recall(w http.ResponseWriter, r *http.Request, media, raw string, start time.Time) bool {
 	if h.cfg.Responses == nil {
 		return false
 	}
@@ -192,20 +197,34 @@ func (h *HTTP) recall(w http.ResponseWriter, r *http.Request, media, raw string)
 	if a == nil {
 		return false
 	}
+	h.answered(r, a, start)
 	writeAnswer(w, r, media, a)
 	return true
+}
+
+// answered records a cached answer for the access log and the metrics.
+func (h *HTTP) answered(r *http.Request, a *respcache.Answer, start time.Time) {
+	observability.SetOperation(r.Context(), a.Operation)
+	observability.SetCacheOutcome(r.Context(), a.Outcome)
+	if h.cfg.CachedAnswer != nil {
+		h.cfg.CachedAnswer(r.Context(), a.Operation, r.Header, start)
+	}
 }
 
 // execute runs an admitted request and writes its answer: from the
 // response cache when responses (nil: none) holds a current answer, else
 // by executing it, offering the result to the cache.
-func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, media string, params *graphql.RawParams, raw string, responses *respcache.Cache) {
+func (h *HTTP) execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, media string, params *graphql.RawParams, raw string) {
 	ctx := r.Context()
 	start := params.ReadTime.Start
 	var cached *respcache.Read
-	if responses != nil {
+	if responses := h.cfg.Responses; responses != nil && raw != "" {
 		ctx, cached = responses.Begin(ctx, params, raw)
+		// The access log says what the cache did (Finish may still turn a
+		// miss into a bypass).
+		defer func() { observability.SetCacheOutcome(ctx, cached.Outcome) }()
 		if a := cached.Hit(); a != nil {
+			h.answered(r, a, start)
 			writeAnswer(w, r, media, a)
 			return
 		}

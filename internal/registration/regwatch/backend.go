@@ -26,6 +26,9 @@ type backend interface {
 	renew(ctx context.Context, code, owner string, ttl time.Duration) (bool, error)
 	// release gives owner's lease up and tells the other hubs.
 	release(ctx context.Context, code, owner string) error
+	// countPoll counts one poll of code and returns how many were counted
+	// within the state TTL (this one included), by every hub.
+	countPoll(ctx context.Context, code string) (int64, error)
 	// close ends the backend's own connections (not a shared client).
 	close()
 }
@@ -38,6 +41,12 @@ type memoryBackend struct {
 
 	mu     sync.Mutex
 	states map[string]memoryState
+	polls  map[string]memoryCount
+}
+
+type memoryCount struct {
+	n       int64
+	expires time.Time
 }
 
 type memoryState struct {
@@ -49,7 +58,7 @@ type memoryState struct {
 const maxMemoryStates = 10_000
 
 func newMemoryBackend(ttl time.Duration) *memoryBackend {
-	return &memoryBackend{ttl: ttl, states: map[string]memoryState{}}
+	return &memoryBackend{ttl: ttl, states: map[string]memoryState{}, polls: map[string]memoryCount{}}
 }
 
 func (m *memoryBackend) load(_ context.Context, code string) (*model.Registration, error) {
@@ -96,6 +105,34 @@ func (m *memoryBackend) renew(context.Context, string, string, time.Duration) (b
 
 func (m *memoryBackend) release(context.Context, string, string) error { return nil }
 
+func (m *memoryBackend) countPoll(_ context.Context, code string) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := time.Now()
+	c, ok := m.polls[code]
+	if !ok || now.After(c.expires) {
+		if len(m.polls) >= maxMemoryStates {
+			for k, old := range m.polls {
+				if now.After(old.expires) {
+					delete(m.polls, k)
+				}
+			}
+		}
+		// Past the bound every code is live: its count is lost rather than
+		// the map grown, and the code starts a new budget.
+		if len(m.polls) >= maxMemoryStates {
+			for k := range m.polls {
+				delete(m.polls, k)
+				break
+			}
+		}
+		c = memoryCount{expires: now.Add(m.ttl)}
+	}
+	c.n++
+	m.polls[code] = c
+	return c.n, nil
+}
+
 func (m *memoryBackend) close() {}
 
 // redisBackend shares states, leases and events through Redis. Keys, with
@@ -103,6 +140,8 @@ func (m *memoryBackend) close() {}
 //
 //	P state:<code>  the latest Registration as JSON, PX StateTTL
 //	P lease:<code>  the poller's owner token, PX Lease
+//	P polls:<code>  how many times Brilla was polled for code, PX StateTTL
+//	                from the first poll
 //	P events        the channel every change (and lease release) goes to
 //
 // Each script touches one key, so this works on Redis Cluster too.
@@ -226,6 +265,24 @@ func (b *redisBackend) release(ctx context.Context, code, owner string) error {
 		return b.publish(ctx, event{Code: code, Released: true})
 	}
 	return nil
+}
+
+// countScript increments KEYS[1], giving it a lifetime of ARGV[1] ms when
+// it is new, and returns the count.
+var countScript = redis.NewScript(`
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return n
+`)
+
+func (b *redisBackend) countPoll(ctx context.Context, code string) (int64, error) {
+	n, err := countScript.Run(ctx, b.rdb, []string{b.prefix + "polls:" + code}, b.ttl.Milliseconds()).Int64()
+	if err != nil {
+		return 0, fmt.Errorf("regwatch: count poll: %w", err)
+	}
+	return n, nil
 }
 
 func (b *redisBackend) close() { _ = b.ps.Close() }

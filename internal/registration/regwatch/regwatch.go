@@ -4,7 +4,9 @@
 //
 // For one tracking code, every replica with a watcher runs one topic loop.
 // Exactly one loop across all replicas holds the code's poller lease (SET
-// NX PX in Redis, renewed while it polls) and polls Brilla with backoff;
+// NX PX in Redis, renewed while it polls) and polls Brilla: every
+// FastPoll while the registration is young (FastWindow from its receipt),
+// then with backoff, at most PollBudget times per code across replicas;
 // each change it sees is stored in a shared state key (the latest
 // Registration, kept for StateTTL) and published on one Redis channel.
 // Every replica holds a single pub/sub subscription to that channel and
@@ -47,11 +49,20 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultPollMin  = time.Second
-	DefaultPollMax  = 30 * time.Second
-	DefaultLease    = 15 * time.Second
-	DefaultStateTTL = 24 * time.Hour
-	DefaultPrefix   = "gw:reg:"
+	DefaultPollMin = time.Second
+	DefaultPollMax = 30 * time.Second
+	// DefaultFastPoll and DefaultFastWindow: a registration younger than a
+	// minute is polled every second, so a quick decision reaches watchers
+	// within about a second.
+	DefaultFastPoll   = time.Second
+	DefaultFastWindow = time.Minute
+	// DefaultPollBudget bounds the polls of one tracking code within
+	// StateTTL, across replicas: the first minute's 60, the backoff's
+	// steps, then about 85 minutes at PollMax.
+	DefaultPollBudget = 240
+	DefaultLease      = 15 * time.Second
+	DefaultStateTTL   = 24 * time.Hour
+	DefaultPrefix     = "gw:reg:"
 	// readyWait bounds how long a watcher waits for the replica's pub/sub
 	// subscription before reading the state (the periodic re-read covers
 	// anything missed meanwhile).
@@ -74,10 +85,23 @@ type Options struct {
 	// Prefix starts every Redis key and the channel; DefaultPrefix when
 	// empty.
 	Prefix string
-	// PollMin and PollMax bound the poller's backoff: the first poll comes
-	// PollMin after the state was read, each next one waits twice as long,
-	// up to PollMax.
+	// FastPoll is the wait between polls while the registration is
+	// younger than FastWindow: its age counts from when Brilla received it
+	// (the updatedAt of a pending state) or, when that is unknown or
+	// later, from when this replica's loop started. Defaults:
+	// DefaultFastPoll (never slower than PollMin) and DefaultFastWindow;
+	// a negative FastWindow turns fast polling off.
+	FastPoll, FastWindow time.Duration
+	// PollMin and PollMax bound the poller's backoff once the registration
+	// is no longer young: the first poll comes PollMin after the last,
+	// each next one waits twice as long, up to PollMax.
 	PollMin, PollMax time.Duration
+	// PollBudget caps the polls of one tracking code within StateTTL,
+	// counted across replicas (DefaultPollBudget when zero). A loop that
+	// finds it spent stops polling; its watchers keep their subscription
+	// and still get any state read by Current (the registration query) on
+	// any replica.
+	PollBudget int64
 	// Lease is how long a poller lease outlives a replica that stops
 	// renewing it (renewed every Lease/3); watchers without the lease
 	// re-read the shared state every Lease/2. DefaultLease when zero.
@@ -151,6 +175,15 @@ func New(opts Options) *Hub {
 	}
 	if opts.PollMax < opts.PollMin {
 		opts.PollMax = max(DefaultPollMax, opts.PollMin)
+	}
+	if opts.FastPoll <= 0 {
+		opts.FastPoll = min(DefaultFastPoll, opts.PollMin)
+	}
+	if opts.FastWindow == 0 {
+		opts.FastWindow = DefaultFastWindow
+	}
+	if opts.PollBudget <= 0 {
+		opts.PollBudget = DefaultPollBudget
 	}
 	if opts.Lease <= 0 {
 		opts.Lease = DefaultLease
@@ -481,7 +514,9 @@ func (h *Hub) run(ctx context.Context, t *topic) {
 			cancel()
 		}
 	}()
-	interval := h.opts.PollMin
+	started := time.Now()
+	backoff := h.opts.PollMin
+	var polled int64 // by this loop, counted when the shared count is unavailable
 	for ctx.Err() == nil && !h.isFinal(t) {
 		solo := false
 		if !leased {
@@ -511,7 +546,11 @@ func (h *Hub) run(ctx context.Context, t *topic) {
 		if !leased {
 			renew = nil
 		}
-		if !h.sleep(ctx, t, interval, renew) {
+		wait, young := backoff, h.young(t, started)
+		if young {
+			wait = h.opts.FastPoll
+		}
+		if !h.sleep(ctx, t, wait, renew) {
 			return
 		}
 		if leased && !renew() {
@@ -522,16 +561,52 @@ func (h *Hub) run(ctx context.Context, t *topic) {
 		if h.isFinal(t) {
 			return
 		}
-		interval = min(2*interval, h.opts.PollMax)
+		if !young {
+			backoff = min(2*backoff, h.opts.PollMax)
+		}
+		polled++
+		if n := h.countPoll(ctx, t.code, polled); n > h.opts.PollBudget {
+			h.log.Info("registration poll budget spent; no more polls for this code", "trackingCode", t.code, "polls", h.opts.PollBudget)
+			return
+		}
 		reg, err := h.opts.Fetch(ctx, t.code)
 		if err != nil {
 			if ctx.Err() == nil {
-				h.log.Warn("registration poll failed", "trackingCode", t.code, "error", err, "retryIn", interval)
+				h.log.Warn("registration poll failed", "trackingCode", t.code, "error", err, "retryIn", backoff)
 			}
 			continue
 		}
 		h.publish(ctx, t.code, reg)
 	}
+}
+
+// young reports whether t's registration is still in its fast window: it
+// was received (the updatedAt of its pending state) or, failing that,
+// first polled here (started) less than FastWindow - FastPoll ago, so the
+// next poll still falls within the window.
+func (h *Hub) young(t *topic, started time.Time) bool {
+	if h.opts.FastWindow < 0 {
+		return false
+	}
+	born := started
+	h.mu.Lock()
+	if t.latest != nil && t.latest.UpdatedAt != nil && t.latest.UpdatedAt.Before(born) {
+		born = *t.latest.UpdatedAt
+	}
+	h.mu.Unlock()
+	return time.Since(born)+h.opts.FastPoll <= h.opts.FastWindow
+}
+
+// countPoll counts one poll of code in the shared count and returns it;
+// while that count is unavailable, the loop's own count (polled) stands
+// in, so the budget still bounds a loop.
+func (h *Hub) countPoll(ctx context.Context, code string, polled int64) int64 {
+	n, err := h.st.countPoll(ctx, code)
+	h.noteRedis(err)
+	if err != nil {
+		return polled
+	}
+	return n
 }
 
 // sleep waits d. It returns false when ctx ends. renew, when set, runs

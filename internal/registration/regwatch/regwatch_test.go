@@ -77,9 +77,11 @@ func (f *fakeBrilla) callsFor(code string) int64 {
 
 func ptr[T any](v T) *T { return &v }
 
-// testOptions polls fast: 20ms doubling to 80ms.
+// testOptions polls fast: 20ms doubling to 80ms. The fast window is off,
+// so that the bounds on Brilla calls these tests assert follow from the
+// backoff alone (fast_test.go turns it on).
 func testOptions(f *fakeBrilla) Options {
-	return Options{Fetch: f.fetch, PollMin: 20 * time.Millisecond, PollMax: 80 * time.Millisecond, Lease: 400 * time.Millisecond}
+	return Options{Fetch: f.fetch, PollMin: 20 * time.Millisecond, PollMax: 80 * time.Millisecond, Lease: 400 * time.Millisecond, FastWindow: -1}
 }
 
 func newHub(t *testing.T, opts Options) *Hub {

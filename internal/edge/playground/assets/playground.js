@@ -60,14 +60,17 @@
     return baseFetcher(params, opts);
   };
 
+  // Headers hold bearer tokens and API keys: GraphiQL keeps them in
+  // localStorage only when the server says so (PLAYGROUND_PERSIST_HEADERS).
   var props = {
     fetcher: fetcher,
     isHeadersEditorEnabled: true,
-    shouldPersistHeaders: true,
+    shouldPersistHeaders: cfg.persistHeaders === 'true',
     inputValueDeprecation: true,
   };
   if (cfg.defaultHeaders) {
-    // Only used until the user edits (and thereby persists) their own headers.
+    // Only used until the user edits their own headers (kept across reloads
+    // only with persistence on).
     props.defaultHeaders = cfg.defaultHeaders;
     props.defaultEditorToolsVisibility = 'headers';
   }
