@@ -260,6 +260,7 @@ type ComplexityRoot struct {
 		UpdateArticles func(childComplexity int, input []*model.UpdateArticleInput) int
 		UpdateBranch   func(childComplexity int, input model.UpdateBranchInput) int
 		UpdateTax      func(childComplexity int, input model.UpdateTaxInput) int
+		UpsertArticles func(childComplexity int, input []*model.UpsertArticleInput) int
 	}
 
 	NextDue struct {
@@ -294,14 +295,14 @@ type ComplexityRoot struct {
 
 	Query struct {
 		Article          func(childComplexity int, id string) int
-		Articles         func(childComplexity int, first *int, after *string, filter *model.ArticleFilter) int
+		Articles         func(childComplexity int, first *int, after *string, last *int, before *string, filter *model.ArticleFilter, orderBy *model.ArticleOrder) int
 		Branch           func(childComplexity int, id string) int
-		Branches         func(childComplexity int, first *int, after *string, filter *model.BranchFilter) int
+		Branches         func(childComplexity int, first *int, after *string, last *int, before *string, filter *model.BranchFilter, orderBy *model.BranchOrder) int
 		CreditQuote      func(childComplexity int, amount model.Money, periods int) int
 		Node             func(childComplexity int, id string) int
 		Registration     func(childComplexity int, trackingCode string) int
 		Tax              func(childComplexity int, id string) int
-		Taxes            func(childComplexity int, first *int, after *string, filter *model.TaxFilter) int
+		Taxes            func(childComplexity int, first *int, after *string, last *int, before *string, filter *model.TaxFilter, orderBy *model.TaxOrder) int
 		ValidateContract func(childComplexity int, vat string, contractNumber string) int
 		Viewer           func(childComplexity int) int
 	}
@@ -362,6 +363,23 @@ type ComplexityRoot struct {
 		ExpiresAt func(childComplexity int) int
 		Message   func(childComplexity int) int
 		Token     func(childComplexity int) int
+	}
+
+	UpsertArticleResult struct {
+		Article func(childComplexity int) int
+		Code    func(childComplexity int) int
+		Errors  func(childComplexity int) int
+		Index   func(childComplexity int) int
+		Status  func(childComplexity int) int
+	}
+
+	UpsertArticlesPayload struct {
+		Created   func(childComplexity int) int
+		Errors    func(childComplexity int) int
+		Messages  func(childComplexity int) int
+		Requested func(childComplexity int) int
+		Results   func(childComplexity int) int
+		Updated   func(childComplexity int) int
 	}
 }
 
@@ -1387,6 +1405,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateTax(childComplexity, args["input"].(model.UpdateTaxInput)), true
+	case "Mutation.upsertArticles":
+		if e.ComplexityRoot.Mutation.UpsertArticles == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_upsertArticles_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpsertArticles(childComplexity, args["input"].([]*model.UpsertArticleInput)), true
 
 	case "NextDue.amount":
 		if e.ComplexityRoot.NextDue.Amount == nil {
@@ -1521,7 +1550,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Articles(childComplexity, args["first"].(*int), args["after"].(*string), args["filter"].(*model.ArticleFilter)), true
+		return e.ComplexityRoot.Query.Articles(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["filter"].(*model.ArticleFilter), args["orderBy"].(*model.ArticleOrder)), true
 	case "Query.branch":
 		if e.ComplexityRoot.Query.Branch == nil {
 			break
@@ -1543,7 +1572,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Branches(childComplexity, args["first"].(*int), args["after"].(*string), args["filter"].(*model.BranchFilter)), true
+		return e.ComplexityRoot.Query.Branches(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["filter"].(*model.BranchFilter), args["orderBy"].(*model.BranchOrder)), true
 	case "Query.creditQuote":
 		if e.ComplexityRoot.Query.CreditQuote == nil {
 			break
@@ -1599,7 +1628,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Taxes(childComplexity, args["first"].(*int), args["after"].(*string), args["filter"].(*model.TaxFilter)), true
+		return e.ComplexityRoot.Query.Taxes(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["filter"].(*model.TaxFilter), args["orderBy"].(*model.TaxOrder)), true
 	case "Query.validateContract":
 		if e.ComplexityRoot.Query.ValidateContract == nil {
 			break
@@ -1818,6 +1847,74 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.TokenPayload.Token(childComplexity), true
 
+	case "UpsertArticleResult.article":
+		if e.ComplexityRoot.UpsertArticleResult.Article == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpsertArticleResult.Article(childComplexity), true
+	case "UpsertArticleResult.code":
+		if e.ComplexityRoot.UpsertArticleResult.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpsertArticleResult.Code(childComplexity), true
+	case "UpsertArticleResult.errors":
+		if e.ComplexityRoot.UpsertArticleResult.Errors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpsertArticleResult.Errors(childComplexity), true
+	case "UpsertArticleResult.index":
+		if e.ComplexityRoot.UpsertArticleResult.Index == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpsertArticleResult.Index(childComplexity), true
+	case "UpsertArticleResult.status":
+		if e.ComplexityRoot.UpsertArticleResult.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpsertArticleResult.Status(childComplexity), true
+
+	case "UpsertArticlesPayload.created":
+		if e.ComplexityRoot.UpsertArticlesPayload.Created == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpsertArticlesPayload.Created(childComplexity), true
+	case "UpsertArticlesPayload.errors":
+		if e.ComplexityRoot.UpsertArticlesPayload.Errors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpsertArticlesPayload.Errors(childComplexity), true
+	case "UpsertArticlesPayload.messages":
+		if e.ComplexityRoot.UpsertArticlesPayload.Messages == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpsertArticlesPayload.Messages(childComplexity), true
+	case "UpsertArticlesPayload.requested":
+		if e.ComplexityRoot.UpsertArticlesPayload.Requested == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpsertArticlesPayload.Requested(childComplexity), true
+	case "UpsertArticlesPayload.results":
+		if e.ComplexityRoot.UpsertArticlesPayload.Results == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpsertArticlesPayload.Results(childComplexity), true
+	case "UpsertArticlesPayload.updated":
+		if e.ComplexityRoot.UpsertArticlesPayload.Updated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpsertArticlesPayload.Updated(childComplexity), true
+
 	}
 	return 0, false
 }
@@ -1828,16 +1925,21 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	inputUnmarshalMap := graphql.BuildUnmarshalerMap(
 		ec.unmarshalInputArticleFilter,
 		ec.unmarshalInputArticleInput,
+		ec.unmarshalInputArticleOrder,
 		ec.unmarshalInputAttachmentInput,
 		ec.unmarshalInputBranchFilter,
+		ec.unmarshalInputBranchOrder,
 		ec.unmarshalInputCreateBranchInput,
 		ec.unmarshalInputCreateTaxInput,
+		ec.unmarshalInputCustomFieldFilter,
 		ec.unmarshalInputGenerateTokenInput,
 		ec.unmarshalInputRegisterInput,
 		ec.unmarshalInputTaxFilter,
+		ec.unmarshalInputTaxOrder,
 		ec.unmarshalInputUpdateArticleInput,
 		ec.unmarshalInputUpdateBranchInput,
 		ec.unmarshalInputUpdateTaxInput,
+		ec.unmarshalInputUpsertArticleInput,
 	)
 	first := true
 
@@ -2548,6 +2650,40 @@ func (ec *executionContext) childFields_TokenPayload(ctx context.Context, field 
 		return ec.fieldContext_TokenPayload_message(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TokenPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_UpsertArticleResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "index":
+		return ec.fieldContext_UpsertArticleResult_index(ctx, field)
+	case "code":
+		return ec.fieldContext_UpsertArticleResult_code(ctx, field)
+	case "status":
+		return ec.fieldContext_UpsertArticleResult_status(ctx, field)
+	case "article":
+		return ec.fieldContext_UpsertArticleResult_article(ctx, field)
+	case "errors":
+		return ec.fieldContext_UpsertArticleResult_errors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UpsertArticleResult", field.Name)
+}
+
+func (ec *executionContext) childFields_UpsertArticlesPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "requested":
+		return ec.fieldContext_UpsertArticlesPayload_requested(ctx, field)
+	case "created":
+		return ec.fieldContext_UpsertArticlesPayload_created(ctx, field)
+	case "updated":
+		return ec.fieldContext_UpsertArticlesPayload_updated(ctx, field)
+	case "results":
+		return ec.fieldContext_UpsertArticlesPayload_results(ctx, field)
+	case "errors":
+		return ec.fieldContext_UpsertArticlesPayload_errors(ctx, field)
+	case "messages":
+		return ec.fieldContext_UpsertArticlesPayload_messages(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UpsertArticlesPayload", field.Name)
 }
 
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

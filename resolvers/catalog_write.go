@@ -93,3 +93,42 @@ func toBulkArticlePayload(ctx context.Context, res *catalogwrite.BulkResult) *mo
 	}
 	return out
 }
+
+// upsertStatuses maps the service's outcomes to the schema's.
+var upsertStatuses = map[catalogwrite.UpsertStatus]model.UpsertStatus{
+	catalogwrite.UpsertCreated:   model.UpsertStatusCreated,
+	catalogwrite.UpsertUpdated:   model.UpsertStatusUpdated,
+	catalogwrite.UpsertRefused:   model.UpsertStatusRefused,
+	catalogwrite.UpsertUncertain: model.UpsertStatusUncertain,
+}
+
+func toItemErrors(errs []catalogwrite.ItemError) []*model.ItemError {
+	out := make([]*model.ItemError, len(errs))
+	for i, e := range errs {
+		out[i] = &model.ItemError{Index: e.Index, Field: optional(e.Field), Message: e.Message}
+	}
+	return out
+}
+
+func toUpsertArticlesPayload(ctx context.Context, res *catalogwrite.UpsertResult) *model.UpsertArticlesPayload {
+	reportWrite(ctx, nil, res.Stale)
+	out := &model.UpsertArticlesPayload{
+		Requested: res.Requested,
+		Created:   res.Created,
+		Updated:   res.Updated,
+		Results:   make([]*model.UpsertArticleResult, len(res.Items)),
+		Errors:    toItemErrors(res.Errors),
+		Messages:  res.Messages,
+	}
+	if out.Messages == nil {
+		out.Messages = []string{}
+	}
+	for i, item := range res.Items {
+		r := &model.UpsertArticleResult{Index: i, Code: optional(item.Code), Status: upsertStatuses[item.Status], Errors: toItemErrors(item.Errors)}
+		if item.Article != nil {
+			r.Article = toArticle(*item.Article)
+		}
+		out.Results[i] = r
+	}
+	return out
+}

@@ -88,3 +88,16 @@ func (r *mutationResolver) UpdateArticles(ctx context.Context, input []*model.Up
 	}
 	return toBulkArticlePayload(ctx, res), nil
 }
+
+// UpsertArticles is the resolver for the upsertArticles field.
+func (r *mutationResolver) UpsertArticles(ctx context.Context, input []*model.UpsertArticleInput) (*model.UpsertArticlesPayload, error) {
+	cred, err := writeCredential(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := r.catalogWrites().UpsertArticles(ctx, cred, input)
+	if err != nil {
+		return nil, writeError(ctx, err)
+	}
+	return toUpsertArticlesPayload(ctx, res), nil
+}

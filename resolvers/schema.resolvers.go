@@ -195,8 +195,12 @@ func (r *queryResolver) CreditQuote(ctx context.Context, amount model.Money, per
 }
 
 // Branches is the resolver for the branches field.
-func (r *queryResolver) Branches(ctx context.Context, first *int, after *string, filter *model.BranchFilter) (*model.BranchConnection, error) {
-	page, info, cursors, err := catalogPage(ctx, typeBranch, first, after, (*loaders.Loaders).Branches, branchQuery(filter))
+func (r *queryResolver) Branches(ctx context.Context, first *int, after *string, last *int, before *string, filter *model.BranchFilter, orderBy *model.BranchOrder) (*model.BranchConnection, error) {
+	q, err := branchQuery(filter, orderBy)
+	if err != nil {
+		return nil, err
+	}
+	page, info, cursors, err := catalogPage(ctx, typeBranch, pageRequest{first: first, last: last, after: after, before: before}, (*loaders.Loaders).Branches, q)
 	if err != nil {
 		return nil, err
 	}
@@ -210,8 +214,12 @@ func (r *queryResolver) Branch(ctx context.Context, id string) (*model.Branch, e
 }
 
 // Taxes is the resolver for the taxes field.
-func (r *queryResolver) Taxes(ctx context.Context, first *int, after *string, filter *model.TaxFilter) (*model.TaxConnection, error) {
-	page, info, cursors, err := catalogPage(ctx, typeTax, first, after, (*loaders.Loaders).Taxes, taxQuery(filter))
+func (r *queryResolver) Taxes(ctx context.Context, first *int, after *string, last *int, before *string, filter *model.TaxFilter, orderBy *model.TaxOrder) (*model.TaxConnection, error) {
+	q, err := taxQuery(filter, orderBy)
+	if err != nil {
+		return nil, err
+	}
+	page, info, cursors, err := catalogPage(ctx, typeTax, pageRequest{first: first, last: last, after: after, before: before}, (*loaders.Loaders).Taxes, q)
 	if err != nil {
 		return nil, err
 	}
@@ -225,12 +233,12 @@ func (r *queryResolver) Tax(ctx context.Context, id string) (*model.Tax, error) 
 }
 
 // Articles is the resolver for the articles field.
-func (r *queryResolver) Articles(ctx context.Context, first *int, after *string, filter *model.ArticleFilter) (*model.ArticleConnection, error) {
-	q, err := articleQuery(filter)
+func (r *queryResolver) Articles(ctx context.Context, first *int, after *string, last *int, before *string, filter *model.ArticleFilter, orderBy *model.ArticleOrder) (*model.ArticleConnection, error) {
+	q, err := articleQuery(filter, orderBy)
 	if err != nil {
 		return nil, err
 	}
-	page, info, cursors, err := catalogPage(ctx, typeArticle, first, after, (*loaders.Loaders).Articles, q)
+	page, info, cursors, err := catalogPage(ctx, typeArticle, pageRequest{first: first, last: last, after: after, before: before}, (*loaders.Loaders).Articles, q)
 	if err != nil {
 		return nil, err
 	}

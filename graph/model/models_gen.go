@@ -125,7 +125,10 @@ type ArticleEdge struct {
 	Node *Article `json:"node"`
 }
 
-// Criteria for articles; all given criteria must match.
+// Criteria for articles; all given criteria must match. Text criteria are at
+// most 50 characters (SERPI's own limit: nothing longer can match), search at
+// most 200. Every criterion is answered from the gateway's index of the
+// collection: it costs no SERPI call.
 type ArticleFilter struct {
 	// Article code, exact.
 	Code *string `json:"code,omitempty"`
@@ -133,6 +136,20 @@ type ArticleFilter struct {
 	Codes []string `json:"codes,omitempty"`
 	// Only active (true) or inactive (false) articles.
 	Active *bool `json:"active,omitempty"`
+	// Barcode, exact.
+	Barcode *string `json:"barcode,omitempty"`
+	// Reference, exact.
+	Reference *string `json:"reference,omitempty"`
+	// Product line id.
+	LineID *int `json:"lineId,omitempty"`
+	// Category id.
+	CategoryID *int `json:"categoryId,omitempty"`
+	// Brand id.
+	BrandID *int `json:"brandId,omitempty"`
+	// One of the article's keywords, whole (accent- and case-insensitive).
+	Keyword *string `json:"keyword,omitempty"`
+	// A member of customFields with this value.
+	CustomField *CustomFieldFilter `json:"customField,omitempty"`
 	// Words that must all appear in code, reference, barcode, descriptions or keywords (accent- and case-insensitive).
 	Search *string `json:"search,omitempty"`
 }
@@ -216,6 +233,14 @@ type ArticleInput struct {
 	AiuAccountingGroupID *int `json:"aiuAccountingGroupId,omitempty"`
 }
 
+// The order of an article connection (see BranchOrder).
+type ArticleOrder struct {
+	// The field sorted by.
+	Field ArticleOrderField `json:"field"`
+	// The direction (default ASC).
+	Direction *OrderDirection `json:"direction,omitempty"`
+}
+
 // One supporting document: give exactly one of `file` (a multipart upload) or
 // `base64` (the content base64-encoded; a `data:...;base64,` prefix is accepted).
 type AttachmentInput struct {
@@ -294,14 +319,35 @@ type BranchEdge struct {
 	Node *Branch `json:"node"`
 }
 
-// Criteria for branches; all given criteria must match.
+// Criteria for branches; all given criteria must match. Text criteria are at
+// most 50 characters (SERPI's own limit: nothing longer can match), search at
+// most 200. Every criterion is answered from the gateway's index of the
+// collection: it costs no SERPI call.
 type BranchFilter struct {
 	// Third-party NIT, exact.
 	Nit *string `json:"nit,omitempty"`
 	// DANE city code, exact (e.g. "13001").
 	CityCode *string `json:"cityCode,omitempty"`
+	// SERPI id of the owner third party.
+	ThirdPartyID *int `json:"thirdPartyId,omitempty"`
+	// SERPI id of the assigned seller.
+	SellerID *int `json:"sellerId,omitempty"`
+	// Only branches where invoices are (true) or are not (false) collected.
+	IsBillingAddress *bool `json:"isBillingAddress,omitempty"`
+	// Only branches goods are (true) or are not (false) shipped to.
+	IsShippingAddress *bool `json:"isShippingAddress,omitempty"`
 	// Words that must all appear in description, address, code, reference or NIT (accent- and case-insensitive).
 	Search *string `json:"search,omitempty"`
+}
+
+// The order of a branch connection. Records with equal values are ordered by
+// SERPI id in the same direction. A cursor belongs to its order: a cursor of
+// another order is refused with BAD_USER_INPUT.
+type BranchOrder struct {
+	// The field sorted by.
+	Field BranchOrderField `json:"field"`
+	// The direction (default ASC).
+	Direction *OrderDirection `json:"direction,omitempty"`
 }
 
 // What a branch write did.
@@ -468,6 +514,16 @@ type CreditSummary struct {
 	TotalPending Money `json:"totalPending"`
 }
 
+// A member of an article's customFields to match.
+type CustomFieldFilter struct {
+	// Member name, exact and case-sensitive (e.g. "COLOR"); 1 to 50 characters.
+	Key string `json:"key"`
+	// Value, exact after trimming, at most 200 characters: a string member as
+	// it is, a number as SERPI writes it (\"12\" matches 12), a boolean as
+	// \"true\" or \"false\". Objects, arrays and nulls never match.
+	Value string `json:"value"`
+}
+
 // A page of a customer's payments across credits.
 type CustomerPaymentConnection struct {
 	// The payments of this page with their cursors, newest first.
@@ -563,7 +619,7 @@ type NextDue struct {
 type PageInfo struct {
 	// Whether more items follow the last edge.
 	HasNextPage bool `json:"hasNextPage"`
-	// Whether items precede the first edge (true when `after` was given and matched).
+	// Whether items precede the first edge (in the connection's order, whatever the cursors).
 	HasPreviousPage bool `json:"hasPreviousPage"`
 	// Cursor of the first edge, null on an empty page.
 	StartCursor *string `json:"startCursor,omitempty"`
@@ -695,10 +751,25 @@ type TaxEdge struct {
 	Node *Tax `json:"node"`
 }
 
-// Criteria for taxes; all given criteria must match.
+// Criteria for taxes; all given criteria must match, from the gateway's index
+// (no SERPI call).
 type TaxFilter struct {
-	// Words that must all appear in the description (accent- and case-insensitive).
+	// Words that must all appear in the description (accent- and case-insensitive); at most 200 characters.
 	Search *string `json:"search,omitempty"`
+	// What the tax applies to (SERPI's aplica code), exact.
+	AppliesTo *int `json:"appliesTo,omitempty"`
+	// Lowest rate, inclusive (compared exactly: "5" equals "5.00000").
+	RateMin *Decimal `json:"rateMin,omitempty"`
+	// Highest rate, inclusive; not below rateMin.
+	RateMax *Decimal `json:"rateMax,omitempty"`
+}
+
+// The order of a tax connection (see BranchOrder).
+type TaxOrder struct {
+	// The field sorted by.
+	Field TaxOrderField `json:"field"`
+	// The direction (default ASC).
+	Direction *OrderDirection `json:"direction,omitempty"`
 }
 
 // What a tax write did.
@@ -887,6 +958,245 @@ type UpdateTaxInput struct {
 	BonusAccountID graphql.Omittable[*int] `json:"bonusAccountId,omitempty"`
 }
 
+// An article to create or change, by code. For a code SERPI does not hold
+// the fields follow ArticleInput (its required fields must be given); for a
+// code it holds they follow UpdateArticleInput: a field left out keeps its
+// current value, an explicit null clears it (refused for the required ones).
+type UpsertArticleInput struct {
+	// Article code, the key: unique within one request. Required; at most 50 characters.
+	Code *string `json:"code,omitempty"`
+	// Reference.
+	Reference graphql.Omittable[*string] `json:"reference,omitempty"`
+	// Barcode.
+	Barcode graphql.Omittable[*string] `json:"barcode,omitempty"`
+	// Description. Required for a new code; cannot be cleared.
+	Description graphql.Omittable[*string] `json:"description,omitempty"`
+	// Alternate description.
+	AlternateDescription graphql.Omittable[*string] `json:"alternateDescription,omitempty"`
+	// Whether the article is active. Required for a new code; cannot be cleared.
+	Active graphql.Omittable[*bool] `json:"active,omitempty"`
+	// Accounting group id. Required for a new code; cannot be cleared.
+	AccountingGroupID graphql.Omittable[*int] `json:"accountingGroupId,omitempty"`
+	// Product line id. Required for a new code; cannot be cleared.
+	LineID graphql.Omittable[*int] `json:"lineId,omitempty"`
+	// Category id. Required for a new code; cannot be cleared.
+	CategoryID graphql.Omittable[*int] `json:"categoryId,omitempty"`
+	// Presentation id. Required for a new code; cannot be cleared.
+	PresentationID graphql.Omittable[*int] `json:"presentationId,omitempty"`
+	// Brand id. Required for a new code; cannot be cleared.
+	BrandID graphql.Omittable[*int] `json:"brandId,omitempty"`
+	// Unit of measure id. Required for a new code; cannot be cleared.
+	UnitOfMeasureID graphql.Omittable[*int] `json:"unitOfMeasureId,omitempty"`
+	// Weight.
+	Weight graphql.Omittable[*Decimal] `json:"weight,omitempty"`
+	// Cost.
+	Cost graphql.Omittable[*Decimal] `json:"cost,omitempty"`
+	// Last cost.
+	LastCost graphql.Omittable[*Decimal] `json:"lastCost,omitempty"`
+	// Tariff position (posición arancelaria).
+	TariffPosition graphql.Omittable[*string] `json:"tariffPosition,omitempty"`
+	// Tariff percent.
+	TariffPercent graphql.Omittable[*Decimal] `json:"tariffPercent,omitempty"`
+	// Maximum stock days, 0 to 32767.
+	MaxDays graphql.Omittable[*int] `json:"maxDays,omitempty"`
+	// Minimum stock days, 0 to 32767.
+	MinDays graphql.Omittable[*int] `json:"minDays,omitempty"`
+	// Optimal stock days, 0 to 32767.
+	OptimalDays graphql.Omittable[*int] `json:"optimalDays,omitempty"`
+	// Replenishment days, 0 to 32767.
+	ReplenishmentDays graphql.Omittable[*int] `json:"replenishmentDays,omitempty"`
+	// Stock planning type.
+	PlanningType graphql.Omittable[*PlanningType] `json:"planningType,omitempty"`
+	// Purchase multiple.
+	PurchaseMultiple graphql.Omittable[*Decimal] `json:"purchaseMultiple,omitempty"`
+	// Minimum order.
+	MinimumOrder graphql.Omittable[*Decimal] `json:"minimumOrder,omitempty"`
+	// Minimum stock in units.
+	MinimumStockUnits graphql.Omittable[*Decimal] `json:"minimumStockUnits,omitempty"`
+	// Optimal stock in units.
+	OptimalStockUnits graphql.Omittable[*Decimal] `json:"optimalStockUnits,omitempty"`
+	// Whether promotions apply (new codes: false when left out).
+	PromotionEnabled graphql.Omittable[*bool] `json:"promotionEnabled,omitempty"`
+	// Whether it is sold as a kit (new codes: false when left out).
+	KitEnabled graphql.Omittable[*bool] `json:"kitEnabled,omitempty"`
+	// Whether it is exported to external software (new codes: false when left out).
+	Exportable graphql.Omittable[*bool] `json:"exportable,omitempty"`
+	// Volume.
+	Volume graphql.Omittable[*Decimal] `json:"volume,omitempty"`
+	// Numeric location.
+	Location graphql.Omittable[*Decimal] `json:"location,omitempty"`
+	// Alphanumeric location.
+	LocationCode graphql.Omittable[*string] `json:"locationCode,omitempty"`
+	// Keywords, each 1 to 50 characters without commas.
+	Keywords graphql.Omittable[[]string] `json:"keywords,omitempty"`
+	// Custom fields: a JSON object, sent to SERPI as is.
+	CustomFields graphql.Omittable[JSON] `json:"customFields,omitempty"`
+	// Whether AIU applies (new codes: false when left out).
+	AiuEnabled graphql.Omittable[*bool] `json:"aiuEnabled,omitempty"`
+	// AIU percent.
+	AiuPercent graphql.Omittable[*Decimal] `json:"aiuPercent,omitempty"`
+	// Accounting group id for AIU.
+	AiuAccountingGroupID graphql.Omittable[*int] `json:"aiuAccountingGroupId,omitempty"`
+}
+
+// The result of one item of upsertArticles.
+type UpsertArticleResult struct {
+	// 0-based position of the item in the request's input list.
+	Index int `json:"index"`
+	// The item's code, trimmed; null when it gave none.
+	Code *string `json:"code,omitempty"`
+	// What happened to the item.
+	Status UpsertStatus `json:"status"`
+	// The article as SERPI holds it after the write, read back by code; null when refused or not read back.
+	Article *Article `json:"article,omitempty"`
+	// Why the item was refused (empty otherwise).
+	Errors []*ItemError `json:"errors"`
+}
+
+// What an upsertArticles call did.
+type UpsertArticlesPayload struct {
+	// How many articles the request listed.
+	Requested int `json:"requested"`
+	// How many articles SERPI created.
+	Created int `json:"created"`
+	// How many articles SERPI updated.
+	Updated int `json:"updated"`
+	// One result per input item, in input order.
+	Results []*UpsertArticleResult `json:"results"`
+	// Problems SERPI reported without naming an item.
+	Errors []*ItemError `json:"errors"`
+	// SERPI's messages, one per write sent (create first, then update).
+	Messages []string `json:"messages"`
+}
+
+// What articles can be sorted by.
+type ArticleOrderField string
+
+const (
+	// SERPI id (the default).
+	ArticleOrderFieldID ArticleOrderField = "ID"
+	// Article code.
+	ArticleOrderFieldCode ArticleOrderField = "CODE"
+	// Description.
+	ArticleOrderFieldDescription ArticleOrderField = "DESCRIPTION"
+	// Reference.
+	ArticleOrderFieldReference ArticleOrderField = "REFERENCE"
+	// Cost, by value (articles without a cost count as 0).
+	ArticleOrderFieldCost ArticleOrderField = "COST"
+)
+
+var AllArticleOrderField = []ArticleOrderField{
+	ArticleOrderFieldID,
+	ArticleOrderFieldCode,
+	ArticleOrderFieldDescription,
+	ArticleOrderFieldReference,
+	ArticleOrderFieldCost,
+}
+
+func (e ArticleOrderField) IsValid() bool {
+	switch e {
+	case ArticleOrderFieldID, ArticleOrderFieldCode, ArticleOrderFieldDescription, ArticleOrderFieldReference, ArticleOrderFieldCost:
+		return true
+	}
+	return false
+}
+
+func (e ArticleOrderField) String() string {
+	return string(e)
+}
+
+func (e *ArticleOrderField) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ArticleOrderField(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ArticleOrderField", str)
+	}
+	return nil
+}
+
+func (e ArticleOrderField) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ArticleOrderField) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ArticleOrderField) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What branches can be sorted by.
+type BranchOrderField string
+
+const (
+	// SERPI id (the default).
+	BranchOrderFieldID BranchOrderField = "ID"
+	// Branch code.
+	BranchOrderFieldCode BranchOrderField = "CODE"
+	// Description.
+	BranchOrderFieldDescription BranchOrderField = "DESCRIPTION"
+)
+
+var AllBranchOrderField = []BranchOrderField{
+	BranchOrderFieldID,
+	BranchOrderFieldCode,
+	BranchOrderFieldDescription,
+}
+
+func (e BranchOrderField) IsValid() bool {
+	switch e {
+	case BranchOrderFieldID, BranchOrderFieldCode, BranchOrderFieldDescription:
+		return true
+	}
+	return false
+}
+
+func (e BranchOrderField) String() string {
+	return string(e)
+}
+
+func (e *BranchOrderField) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = BranchOrderField(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid BranchOrderField", str)
+	}
+	return nil
+}
+
+func (e BranchOrderField) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *BranchOrderField) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e BranchOrderField) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
 // Who may share a cached answer.
 type CacheControlScope string
 
@@ -1073,6 +1383,64 @@ func (e *InstallmentState) UnmarshalJSON(b []byte) error {
 }
 
 func (e InstallmentState) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// Direction of a sort.
+type OrderDirection string
+
+const (
+	// Smallest first (texts: A to Z, accent- and case-insensitive).
+	OrderDirectionAsc OrderDirection = "ASC"
+	// Largest first.
+	OrderDirectionDesc OrderDirection = "DESC"
+)
+
+var AllOrderDirection = []OrderDirection{
+	OrderDirectionAsc,
+	OrderDirectionDesc,
+}
+
+func (e OrderDirection) IsValid() bool {
+	switch e {
+	case OrderDirectionAsc, OrderDirectionDesc:
+		return true
+	}
+	return false
+}
+
+func (e OrderDirection) String() string {
+	return string(e)
+}
+
+func (e *OrderDirection) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = OrderDirection(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid OrderDirection", str)
+	}
+	return nil
+}
+
+func (e OrderDirection) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *OrderDirection) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e OrderDirection) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
@@ -1308,6 +1676,131 @@ func (e *Scope) UnmarshalJSON(b []byte) error {
 }
 
 func (e Scope) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What taxes can be sorted by.
+type TaxOrderField string
+
+const (
+	// SERPI id (the default).
+	TaxOrderFieldID TaxOrderField = "ID"
+	// Description.
+	TaxOrderFieldDescription TaxOrderField = "DESCRIPTION"
+	// Rate, by value.
+	TaxOrderFieldRate TaxOrderField = "RATE"
+)
+
+var AllTaxOrderField = []TaxOrderField{
+	TaxOrderFieldID,
+	TaxOrderFieldDescription,
+	TaxOrderFieldRate,
+}
+
+func (e TaxOrderField) IsValid() bool {
+	switch e {
+	case TaxOrderFieldID, TaxOrderFieldDescription, TaxOrderFieldRate:
+		return true
+	}
+	return false
+}
+
+func (e TaxOrderField) String() string {
+	return string(e)
+}
+
+func (e *TaxOrderField) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = TaxOrderField(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid TaxOrderField", str)
+	}
+	return nil
+}
+
+func (e TaxOrderField) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *TaxOrderField) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e TaxOrderField) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What happened to one item of upsertArticles.
+type UpsertStatus string
+
+const (
+	// The code was new and SERPI created the article.
+	UpsertStatusCreated UpsertStatus = "CREATED"
+	// The code existed and SERPI updated the article.
+	UpsertStatusUpdated UpsertStatus = "UPDATED"
+	// The item was not applied: the gateway or SERPI refused it (errors say why), or it was not sent because an earlier write of the request failed.
+	UpsertStatusRefused UpsertStatus = "REFUSED"
+	// The item was sent but SERPI gave no clear answer (no answer in time, a 5xx): it may or may not have been applied. Running the call again is safe.
+	UpsertStatusUncertain UpsertStatus = "UNCERTAIN"
+)
+
+var AllUpsertStatus = []UpsertStatus{
+	UpsertStatusCreated,
+	UpsertStatusUpdated,
+	UpsertStatusRefused,
+	UpsertStatusUncertain,
+}
+
+func (e UpsertStatus) IsValid() bool {
+	switch e {
+	case UpsertStatusCreated, UpsertStatusUpdated, UpsertStatusRefused, UpsertStatusUncertain:
+		return true
+	}
+	return false
+}
+
+func (e UpsertStatus) String() string {
+	return string(e)
+}
+
+func (e *UpsertStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = UpsertStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid UpsertStatus", str)
+	}
+	return nil
+}
+
+func (e UpsertStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *UpsertStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e UpsertStatus) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

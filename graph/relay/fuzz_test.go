@@ -81,6 +81,52 @@ func FuzzParseCursor(f *testing.F) {
 	})
 }
 
+// FuzzParseOrderedCursor feeds client-supplied cursors of sorted
+// connections: never a panic, failures are ErrInvalidID, and what
+// OrderedCursor makes decodes back to its order, id and key, whatever the
+// key's bytes.
+func FuzzParseOrderedCursor(f *testing.F) {
+	for _, seed := range []struct {
+		cursor, typ, order, key string
+		id                      int64
+	}{
+		{OrderedCursor("Article", "code.desc", 5, "abc"), "Article", "code.desc", "abc", 5},
+		{OrderedCursor("Tax", "rate.asc", 9, "2002190"), "Tax", "rate.asc", "2002190", 9},
+		{OrderedCursor("Tax", "rate.asc", 9, "a:b:c"), "Tax", "id.desc", "", -1},
+		{Cursor("Tax", 5), "Tax", "", "", 5},
+		{Cursor("Branch", 1), "Tax", "code.asc", "x", 1},
+		{"", "Tax", "", "", 0},
+		{"Y3Vyc29yOlRheDo6MTo", "Tax", "description.asc", "\x00", 1},
+		{"%%%", "Article", "cost.desc", "3", 1 << 62},
+	} {
+		f.Add(seed.cursor, seed.typ, seed.order, seed.key, seed.id)
+	}
+	f.Fuzz(func(t *testing.T, cursor, typ, order, key string, id int64) {
+		if _, _, _, err := ParseOrderedCursor(cursor, typ); err != nil && !errors.Is(err, ErrInvalidID) {
+			t.Fatalf("ParseOrderedCursor(%q, %q): error %v is not an ErrInvalidID", cursor, typ, err)
+		}
+		if !isOrderName(order) {
+			return // orders are the schema's field names and directions
+		}
+		gotOrder, gotID, gotKey, err := ParseOrderedCursor(OrderedCursor(typ, order, id, key), typ)
+		if order == "" {
+			key = "" // the default order's cursor holds no key
+		}
+		if err != nil || gotOrder != order || gotID != id || gotKey != key {
+			t.Fatalf("OrderedCursor(%q, %q, %d, %q) decodes to %q, %d, %q, %v", typ, order, id, key, gotOrder, gotID, gotKey, err)
+		}
+	})
+}
+
+func isOrderName(s string) bool {
+	for _, r := range s {
+		if (r < 'a' || r > 'z') && r != '.' {
+			return false
+		}
+	}
+	return true
+}
+
 func isTypeName(s string) bool {
 	if s == "" {
 		return false

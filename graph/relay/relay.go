@@ -93,6 +93,43 @@ func ParseCursor(cursor, typ string) (int64, error) {
 	return n, nil
 }
 
+// OrderedCursor returns an opaque cursor that positions after the record
+// with id and sort key in a named order (e.g. "code.desc"). The order is
+// part of the cursor so that a cursor is never read in another order,
+// where its position would mean something else. An empty order is the
+// default one and gives Cursor's cursor.
+func OrderedCursor(typ, order string, id int64, key string) string {
+	if order == "" {
+		return Cursor(typ, id)
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte(cursorPrefix + typ + ":" + order + ":" + strconv.FormatInt(id, 10) + ":" + key))
+}
+
+// ParseOrderedCursor decodes a cursor made by Cursor or OrderedCursor for
+// typ: its order ("" for Cursor's), id and sort key.
+func ParseOrderedCursor(cursor, typ string) (order string, id int64, key string, err error) {
+	raw, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil {
+		return "", 0, "", fmt.Errorf("%w: malformed cursor", ErrInvalidID)
+	}
+	rest, ok := strings.CutPrefix(string(raw), cursorPrefix+typ+":")
+	if !ok {
+		return "", 0, "", fmt.Errorf("%w: not a %s cursor", ErrInvalidID, typ)
+	}
+	if n, err := strconv.ParseInt(rest, 10, 64); err == nil {
+		return "", n, "", nil
+	}
+	parts := strings.SplitN(rest, ":", 3)
+	if len(parts) != 3 || parts[0] == "" {
+		return "", 0, "", fmt.Errorf("%w: malformed cursor", ErrInvalidID)
+	}
+	n, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil {
+		return "", 0, "", fmt.Errorf("%w: malformed cursor", ErrInvalidID)
+	}
+	return parts[0], n, parts[2], nil
+}
+
 const keyCursorPrefix = "keys:"
 
 // KeyCursor returns an opaque cursor positioning after a record of a

@@ -1,11 +1,15 @@
 package catalog
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/serfigas/brilla-gateway/backends/serpi"
+	"github.com/serfigas/brilla-gateway/backends/wire"
 	"github.com/serfigas/brilla-gateway/internal/registration"
 )
 
@@ -14,6 +18,33 @@ const (
 	KeyNIT      = "nit"
 	KeyCityCode = "cityCode"
 	KeyCode     = "code"
+
+	KeyThirdPartyID      = "thirdPartyId"
+	KeySellerID          = "sellerId"
+	KeyIsBillingAddress  = "isBillingAddress"
+	KeyIsShippingAddress = "isShippingAddress"
+
+	KeyAppliesTo = "appliesTo"
+
+	KeyBarcode    = "barcode"
+	KeyReference  = "reference"
+	KeyLineID     = "lineId"
+	KeyCategoryID = "categoryId"
+	KeyBrandID    = "brandId"
+	// KeyKeyword holds each keyword normalized (see Normalize).
+	KeyKeyword = "keyword"
+	// KeyCustomField holds each scalar member of customFields as
+	// CustomFieldKey(name, value).
+	KeyCustomField = "customField"
+)
+
+// Sort field names, used in Order and KeyRange.
+const (
+	SortCode        = "code"
+	SortDescription = "description"
+	SortReference   = "reference"
+	SortCost        = "cost"
+	SortRate        = "rate"
 )
 
 // SerpiReader is the part of the SERPI client the catalog reads with:
@@ -111,8 +142,16 @@ var BranchSpec = Spec[serpi.Sucursal]{
 		return []string{string(s.Descripcion), string(s.Direccion), string(s.Direccion2), string(s.Codigo), string(s.ReferenciaSucursal), string(s.NitTercero)}
 	},
 	Keys: map[string]func(serpi.Sucursal) []string{
-		KeyNIT:      func(s serpi.Sucursal) []string { return []string{string(s.NitTercero)} },
-		KeyCityCode: func(s serpi.Sucursal) []string { return []string{string(s.CodigoCiudad)} },
+		KeyNIT:               func(s serpi.Sucursal) []string { return []string{string(s.NitTercero)} },
+		KeyCityCode:          func(s serpi.Sucursal) []string { return []string{string(s.CodigoCiudad)} },
+		KeyThirdPartyID:      func(s serpi.Sucursal) []string { return intKey(s.IDTercero) },
+		KeySellerID:          func(s serpi.Sucursal) []string { return intKey(s.IDVendedor) },
+		KeyIsBillingAddress:  func(s serpi.Sucursal) []string { return []string{BoolKey(bool(s.EsDireccionCobro))} },
+		KeyIsShippingAddress: func(s serpi.Sucursal) []string { return []string{BoolKey(bool(s.EsDireccionDespacho))} },
+	},
+	Sort: map[string]func(serpi.Sucursal) string{
+		SortCode:        func(s serpi.Sucursal) string { return SortText(string(s.Codigo)) },
+		SortDescription: func(s serpi.Sucursal) string { return SortText(string(s.Descripcion)) },
 	},
 	Canonical: map[string]func(string) string{KeyNIT: CanonicalNIT},
 }
@@ -135,21 +174,99 @@ func CanonicalNIT(nit string) string {
 	return v
 }
 
-// TaxSpec indexes taxes by description text.
+// TaxSpec indexes taxes by description text and what they apply to, and
+// sorts them by description and rate (a rate range compares rate keys).
 var TaxSpec = Spec[serpi.Impuesto]{
 	ID:   func(t serpi.Impuesto) int64 { return t.ID.Value },
 	Text: func(t serpi.Impuesto) []string { return []string{string(t.Descripcion)} },
+	Keys: map[string]func(serpi.Impuesto) []string{
+		KeyAppliesTo: func(t serpi.Impuesto) []string { return intKey(t.Aplica) },
+	},
+	Sort: map[string]func(serpi.Impuesto) string{
+		SortDescription: func(t serpi.Impuesto) string { return SortText(string(t.Descripcion)) },
+		SortRate:        func(t serpi.Impuesto) string { k, _ := SortDecimal(string(t.Valor)); return k },
+	},
 }
 
-// ArticleSpec indexes articles by code.
+// ArticleSpec indexes articles by code and the other exact criteria
+// integrators look articles up by.
 var ArticleSpec = Spec[serpi.Articulo]{
 	ID: func(a serpi.Articulo) int64 { return a.ID.Value },
 	Text: func(a serpi.Articulo) []string {
 		return []string{string(a.Codigo), string(a.Referencia), string(a.Barras), string(a.Descripcion), string(a.DescripcionAlterna), string(a.PalabrasClave)}
 	},
 	Keys: map[string]func(serpi.Articulo) []string{
-		KeyCode: func(a serpi.Articulo) []string { return []string{string(a.Codigo)} },
+		KeyCode:       func(a serpi.Articulo) []string { return []string{string(a.Codigo)} },
+		KeyBarcode:    func(a serpi.Articulo) []string { return []string{string(a.Barras)} },
+		KeyReference:  func(a serpi.Articulo) []string { return []string{string(a.Referencia)} },
+		KeyLineID:     func(a serpi.Articulo) []string { return intKey(a.IDLinea) },
+		KeyCategoryID: func(a serpi.Articulo) []string { return intKey(a.IDCategoria) },
+		KeyBrandID:    func(a serpi.Articulo) []string { return intKey(a.IDMarca) },
+		KeyKeyword: func(a serpi.Articulo) []string {
+			words := Keywords(string(a.PalabrasClave))
+			for i, w := range words {
+				words[i] = Normalize(w)
+			}
+			return words
+		},
+		KeyCustomField: func(a serpi.Articulo) []string { return customFieldKeys(a.CamposPersonalizados) },
 	},
+	Sort: map[string]func(serpi.Articulo) string{
+		SortCode:        func(a serpi.Articulo) string { return SortText(string(a.Codigo)) },
+		SortDescription: func(a serpi.Articulo) string { return SortText(string(a.Descripcion)) },
+		SortReference:   func(a serpi.Articulo) string { return SortText(string(a.Referencia)) },
+		SortCost:        func(a serpi.Articulo) string { k, _ := SortDecimal(string(a.Costo)); return k },
+	},
+}
+
+// IntKey is the index value of an integer criterion.
+func IntKey(n int64) string { return strconv.FormatInt(n, 10) }
+
+// BoolKey is the index value of a boolean criterion.
+func BoolKey(b bool) string { return strconv.FormatBool(b) }
+
+// intKey indexes a SERPI id; null is not indexed.
+func intKey(v wire.Int) []string {
+	if !v.Valid {
+		return nil
+	}
+	return []string{IntKey(v.Value)}
+}
+
+// CustomFieldKey is the index value of a customFields member: its name
+// exactly, and its value trimmed (strings as they are, numbers as written,
+// booleans as true/false).
+func CustomFieldKey(name, value string) string {
+	return name + "\x00" + strings.TrimSpace(value)
+}
+
+// customFieldKeys indexes the scalar members of a customFields object;
+// nested objects, arrays and nulls are not indexed.
+func customFieldKeys(raw json.RawMessage) []string {
+	var members map[string]json.RawMessage
+	if len(raw) == 0 || json.Unmarshal(raw, &members) != nil {
+		return nil
+	}
+	keys := make([]string, 0, len(members))
+	for name, v := range members {
+		v = bytes.TrimSpace(v)
+		if len(v) == 0 {
+			continue
+		}
+		switch v[0] {
+		case '"':
+			var s string
+			if json.Unmarshal(v, &s) == nil {
+				keys = append(keys, CustomFieldKey(name, s))
+			}
+		case 't', 'f':
+			keys = append(keys, CustomFieldKey(name, string(v)))
+		case '{', '[', 'n':
+		default: // a number, as written
+			keys = append(keys, CustomFieldKey(name, string(v)))
+		}
+	}
+	return keys
 }
 
 // Keywords splits SERPI's comma-separated palabrasClave.

@@ -189,22 +189,45 @@ func TestFindIntersectionStable(t *testing.T) {
 	}
 }
 
-// FindPage must answer exactly what Find followed by Page does, for every
-// query, cursor position and page size.
-func TestFindPageIsFindThenPage(t *testing.T) {
+// FindWindow must answer exactly what Find followed by Window does, for
+// every query, direction, cursor pair and page size.
+func TestFindWindowIsFindThenWindow(t *testing.T) {
 	ix := NewIndex(recs, recSpec)
+	ints := func(vs ...int) []*int {
+		out := []*int{nil}
+		for _, v := range vs {
+			out = append(out, &v)
+		}
+		return out
+	}
 	for _, tt := range findCases {
-		for _, after := range []int64{0, 5, 7, 10, 15, 20, 30, 40, 99, math.MaxInt64} {
-			for _, first := range []int{0, 1, 2, 3, 5, 100} {
-				want := ix.Find(tt.q).Page(after, first)
-				got := ix.FindPage(tt.q, after, first)
-				if !slices.Equal(got.IDs, want.IDs) || len(got.Items) != len(want.Items) ||
-					got.HasNext != want.HasNext || got.HasPrev != want.HasPrev || got.TotalCount != want.TotalCount {
-					t.Fatalf("%s, after %d, first %d: FindPage = %+v, Find().Page = %+v", tt.name, after, first, got, want)
-				}
-				for i := range got.Items {
-					if got.Items[i].ID != got.IDs[i] {
-						t.Fatalf("%s: item %d has id %d, ids say %d", tt.name, i, got.Items[i].ID, got.IDs[i])
+		for _, desc := range []bool{false, true} {
+			q := tt.q
+			q.Order = Order{Desc: desc}
+			positions := []*Position{nil}
+			for _, id := range []int64{0, 5, 7, 10, 15, 20, 30, 40, 99, math.MaxInt64} {
+				positions = append(positions, &Position{ID: id})
+			}
+			for _, after := range positions {
+				for _, before := range positions {
+					for _, first := range ints(0, 1, 2, 5, 100) {
+						for _, last := range ints(0, 1, 3) {
+							if first != nil && last != nil {
+								continue
+							}
+							w := Window{After: after, Before: before, First: first, Last: last}
+							want := ix.Find(q).Window(w)
+							got := ix.FindWindow(q, w)
+							if !slices.Equal(got.IDs, want.IDs) || !slices.Equal(got.Keys, want.Keys) || len(got.Items) != len(want.Items) ||
+								got.HasNext != want.HasNext || got.HasPrev != want.HasPrev || got.TotalCount != want.TotalCount {
+								t.Fatalf("%s, %+v: FindWindow = %+v, Find().Window = %+v", tt.name, w, got, want)
+							}
+							for i := range got.Items {
+								if got.Items[i].ID != got.IDs[i] {
+									t.Fatalf("%s: item %d has id %d, ids say %d", tt.name, i, got.Items[i].ID, got.IDs[i])
+								}
+							}
+						}
 					}
 				}
 			}

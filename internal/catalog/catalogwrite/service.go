@@ -344,9 +344,7 @@ func (s *Service) failed(ctx context.Context, cred serpi.Credential, err error, 
 	if errors.Is(err, serializer.ErrWaitTimeout) || errors.Is(err, serializer.ErrStore) {
 		return withNote(ue, noteNotSent)
 	}
-	switch ue.Kind {
-	case upstream.KindBadRequest, upstream.KindNotFound, upstream.KindUnauthorized,
-		upstream.KindForbidden, upstream.KindRateLimited:
+	if !mayHaveApplied(err) {
 		return err
 	}
 	s.invalidate(ctx, cred, collection)

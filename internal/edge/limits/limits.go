@@ -90,23 +90,33 @@ const (
 )
 
 // Complexity fills root with estimates that multiply a list's children by
-// its size: a connection by `first` (default 20), a customer's lists by
+// its size: a connection by `first` or `last` (default 20), a customer's lists by
 // typical sizes, a quote's schedule by `periods`.
 func Complexity(root *graph.ComplexityRoot) {
-	page := func(first *int) int {
-		if first == nil || *first < 1 {
+	// A page holds first or last items (the resolvers refuse both at
+	// once; should both come, the larger counts), 20 when neither is given.
+	page := func(first, last *int) int {
+		n := 0
+		for _, v := range []*int{first, last} {
+			if v != nil && *v > n {
+				n = *v
+			}
+		}
+		if n < 1 {
 			return 20
 		}
-		return *first
+		return n
 	}
 	// Saturating arithmetic: a product that wrapped around would make a
 	// huge page look cheap.
-	root.Query.Branches = func(child int, first *int, _ *string, _ *model.BranchFilter) int {
-		return add(1, mul(child, page(first)))
+	root.Query.Branches = func(child int, first *int, _ *string, last *int, _ *string, _ *model.BranchFilter, _ *model.BranchOrder) int {
+		return add(1, mul(child, page(first, last)))
 	}
-	root.Query.Taxes = func(child int, first *int, _ *string, _ *model.TaxFilter) int { return add(1, mul(child, page(first))) }
-	root.Query.Articles = func(child int, first *int, _ *string, _ *model.ArticleFilter) int {
-		return add(1, mul(child, page(first)))
+	root.Query.Taxes = func(child int, first *int, _ *string, last *int, _ *string, _ *model.TaxFilter, _ *model.TaxOrder) int {
+		return add(1, mul(child, page(first, last)))
+	}
+	root.Query.Articles = func(child int, first *int, _ *string, last *int, _ *string, _ *model.ArticleFilter, _ *model.ArticleOrder) int {
+		return add(1, mul(child, page(first, last)))
 	}
 	root.Query.CreditQuote = func(child int, _ model.Money, periods int) int { return add(add(1, child), max(periods, 0)) }
 	root.Customer.Credits = func(child int) int { return add(1, mul(child, estimatedCredits)) }

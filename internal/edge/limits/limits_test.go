@@ -82,6 +82,14 @@ func TestComplexityCountsPageSizesAndAliases(t *testing.T) {
 	if twice < 2*big-1 {
 		t.Fatalf("two aliased connections cost %d, one %d", twice, big)
 	}
+	// Backward pages cost like forward ones of the same size.
+	for _, field := range []string{"branches", "taxes", "articles"} {
+		fwd := cost("{ " + field + "(first: 100) { edges { node { id } } } }")
+		back := cost("{ " + field + "(last: 100, before: \"x\") { edges { node { id } } } }")
+		if back != fwd || back < 50*small {
+			t.Fatalf("%s: last: 100 costs %d, first: 100 costs %d", field, back, fwd)
+		}
+	}
 	if c := cost("{ viewer { credits { amortization { sequence } } } }"); c < estimatedCredits*estimatedInstallments {
 		t.Fatalf("a customer's schedules cost only %d", c)
 	}

@@ -1443,7 +1443,8 @@ func TestAbuse9_NoSuggestionsWithoutIntrospection(t *testing.T) {
 		t.Fatalf("no suggestion with introspection on: %s", res.raw)
 	}
 	res = doOn(t, open, `{ branches(frist: 1) { totalCount } }`)
-	if len(res.Errors) == 0 || !strings.Contains(res.Errors[0].Message, `Did you mean "first"?`) {
+	// (branches also takes last, the other close match.)
+	if len(res.Errors) == 0 || !strings.Contains(res.Errors[0].Message, `Did you mean "first"`) {
 		t.Fatalf("no argument suggestion with introspection on: %s", res.raw)
 	}
 }
