@@ -30,6 +30,7 @@ import (
 	"github.com/serfigas/brilla-gateway/graph/model"
 	"github.com/serfigas/brilla-gateway/internal/auth"
 	"github.com/serfigas/brilla-gateway/internal/catalog"
+	"github.com/serfigas/brilla-gateway/internal/catalog/livecat"
 	"github.com/serfigas/brilla-gateway/internal/customer/brillacache"
 	"github.com/serfigas/brilla-gateway/internal/customer/loginguard"
 	"github.com/serfigas/brilla-gateway/internal/edge/limits"
@@ -160,6 +161,14 @@ type Config struct {
 	// that died; watchers elsewhere re-read the shared state every half
 	// of it. regwatch.DefaultLease when zero.
 	RegistrationLease time.Duration
+	// CatalogLiveLease is how long the live catalog's poller lease of a
+	// SERPI company outlives a replica that died (livecat.DefaultLease
+	// when zero); the poll period is CatalogCache.Fresh.
+	CatalogLiveLease time.Duration
+	// CatalogLiveBuffer is how many changes a catalogChanges subscriber
+	// may fall behind before it is ended (livecat.DefaultBuffer when
+	// zero).
+	CatalogLiveBuffer int
 	// Hardening holds the abuse limits, persisted queries, resilience,
 	// rate limits, observability and CORS settings.
 	Hardening Hardening
@@ -242,6 +251,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s durations must not be negative", name))
 		}
 	}
+	if c.CatalogLiveLease < 0 || c.CatalogLiveBuffer < 0 {
+		errs = append(errs, errors.New("the live catalog's lease and buffer must not be negative"))
+	}
 	if c.CatalogCredentialCheck < 0 {
 		errs = append(errs, errors.New("CATALOG_CREDENTIAL_CHECK must not be negative"))
 	}
@@ -271,7 +283,7 @@ func (c *Config) Validate() error {
 type Gateway struct {
 	http.Handler
 	cache  *cache.Cache
-	bus    cache.Bus // catalog invalidations; closed before the Redis client
+	bus    *cache.Topics // catalog invalidations and live catalog changes; closed before the Redis client
 	closer func() error
 	// responses is the operation response cache; nil when turned off.
 	responses *respcache.Cache
@@ -279,6 +291,7 @@ type Gateway struct {
 	// registrations for subscriptions.
 	endStreams context.CancelFunc
 	watch      *regwatch.Hub
+	live       *livecat.Hub
 	metrics    *metrics.Metrics
 }
 
@@ -294,6 +307,7 @@ func (g *Gateway) Metrics() http.Handler { return g.metrics.Handler() }
 func (g *Gateway) EndSubscriptions() {
 	g.endStreams()
 	g.watch.Close()
+	g.live.Close()
 }
 
 // Close stops background cache refreshes and the invalidation
@@ -378,9 +392,24 @@ func New(cfg Config) (*Gateway, error) {
 	if rdb != nil {
 		bus = cache.NewRedisBus(rdb, cache.RedisBusOptions{Prefix: cfg.RedisPrefix, Logger: logger})
 	}
-	if err := catalogReads.Attach(context.Background(), bus, logger); err != nil {
+	// The live catalog's changes share the bus (one pub/sub connection per
+	// replica) on a topic of their own.
+	topics := cache.NewTopics(bus)
+	if err := catalogReads.Attach(context.Background(), topics.Topic(""), logger); err != nil {
 		logger.Warn("catalog invalidation bus not subscribed yet; other replicas' writes show at the next recheck until it is", "error", err)
 	}
+	live := livecat.New(livecat.Options{
+		Catalog: catalogReads,
+		Bus:     topics.Topic(livecat.BusTopic),
+		Redis:   rdb,
+		Prefix:  cfg.RedisPrefix + "live:",
+		// One walk per collection per freshness period, which is also
+		// the cache's refresh: SERPI's pace.
+		Period: cfg.CatalogCache.Fresh,
+		Lease:  cfg.CatalogLiveLease,
+		Buffer: cfg.CatalogLiveBuffer,
+		Logger: logger,
+	})
 
 	registrations := registration.New(registration.Config{
 		Store:  store,
@@ -413,6 +442,7 @@ func New(cfg Config) (*Gateway, error) {
 		RegistrationWatch:  watch,
 		Serpi:              serpiClient,
 		Catalog:            catalogReads,
+		CatalogLive:        live,
 		Logger:             logger,
 		CustomerSerpi:      serpi.Credential{SecretKey: cfg.SerpiSecretKey, Token: cfg.SerpiToken},
 		DefaultMonthlyRate: model.Decimal(rate),
@@ -495,7 +525,7 @@ func New(cfg Config) (*Gateway, error) {
 	var h http.Handler = withCORS(cfg.Hardening.CORSOrigins, cfg.Hardening.CORSAllowedHeaders, mux)
 	h = cfg.Hardening.Tracing.TraceHandler("gateway", h)
 	h = observability.AccessLog(logger, h)
-	return &Gateway{Handler: h, cache: shared, bus: bus, closer: closer, responses: responses, endStreams: endStreams, watch: watch, metrics: m}, nil
+	return &Gateway{Handler: h, cache: shared, bus: topics, closer: closer, responses: responses, endStreams: endStreams, watch: watch, live: live, metrics: m}, nil
 }
 
 // catalogVersions tells the response cache whether the catalog
