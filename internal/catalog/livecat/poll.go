@@ -61,7 +61,7 @@ func (h *Hub) run(ctx context.Context, co *company) {
 			}
 			timer = time.NewTimer(time.Until(due))
 		} else {
-			due = time.Time{} // another replica polls; read its time when taking over
+			due = time.Time{}                // another replica polls; read its time when taking over
 			timer = time.NewTimer(time.Hour) // the tick comes first
 		}
 		select {
