@@ -107,7 +107,7 @@ func (t *Topics) dispatch(msg string) {
 	if rest, ok := strings.CutPrefix(msg, topicMark); ok {
 		var found bool
 		name, payload, found = strings.Cut(rest, topicMark)
-		if !found {
+		if !found || name == "" {
 			return // not a message of ours
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,4 +99,40 @@ func TestTopicsUnsubscribeAndLostNotices(t *testing.T) {
 	if err := topics.Topic("b").Subscribe(t.Context(), b.add); !errors.Is(err, cache.ErrBusClosed) {
 		t.Fatalf("Subscribe after Close = %v, want ErrBusClosed", err)
 	}
+}
+
+// FuzzTopicsDispatch feeds arbitrary bus messages to Topics: a message
+// without the topic mark reaches the default topic unchanged, a named one
+// only its topic, and nothing panics.
+func FuzzTopicsDispatch(f *testing.F) {
+	for _, seed := range []string{"serpi:abc:taxes", "", "\x00live\x00{}", "\x00live", "\x00\x00", "\x00other\x00x"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, msg string) {
+		bus := cache.NewLocalBus()
+		topics := cache.NewTopics(bus)
+		defer topics.Close()
+		var def, live keyLog
+		_ = topics.Topic("").Subscribe(t.Context(), def.add)
+		_ = topics.Topic("live").Subscribe(t.Context(), live.add)
+		_ = bus.Publish(t.Context(), msg)
+		switch {
+		case msg == "":
+			if !def.has("") || !live.has("") {
+				t.Fatalf("the lost-notices marker reached default %q, live %q", def.got(), live.got())
+			}
+		case !strings.HasPrefix(msg, "\x00"):
+			if got := def.got(); len(got) != 1 || got[0] != msg || len(live.got()) != 0 {
+				t.Fatalf("plain %q reached default %q, live %q", msg, got, live.got())
+			}
+		case strings.HasPrefix(msg, "\x00live\x00"):
+			if got := live.got(); len(got) != 1 || got[0] != strings.TrimPrefix(msg, "\x00live\x00") || len(def.got()) != 0 {
+				t.Fatalf("live %q reached default %q, live %q", msg, def.got(), got)
+			}
+		default:
+			if len(live.got()) != 0 || len(def.got()) != 0 {
+				t.Fatalf("%q reached default %q, live %q", msg, def.got(), live.got())
+			}
+		}
+	})
 }

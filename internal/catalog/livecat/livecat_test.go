@@ -20,7 +20,7 @@ import (
 
 // fakeCatalog holds each company's taxes in memory and counts walks.
 type fakeCatalog struct {
-	mu      sync.Mutex
+	mu        sync.Mutex
 	records   map[string]catalog.Records // secret key -> taxes
 	walks     int
 	snapshots int
@@ -190,4 +190,38 @@ func TestPollFindsChangesAndNoGoroutineOutlivesTheSubscriptions(t *testing.T) {
 	if n := f.count(&f.walks); n != walks {
 		t.Fatalf("the poller walked %d more times after the last subscriber left", n-walks)
 	}
+}
+
+// FuzzBusEvents feeds arbitrary bus messages (what Redis delivers from any
+// replica) to a hub: none may panic, block, or reach a subscriber of
+// another company or collection.
+func FuzzBusEvents(f *testing.F) {
+	mine := serpi.Credential{SecretKey: "s1", Token: "t1"}
+	company := catalog.Company(mine)
+	f.Add(fmt.Sprintf(`{"company":%q,"changes":[{"collection":"taxes","kind":"CREATED","id":1,"record":{"id":1},"source":"POLL"}]}`, company))
+	f.Add(fmt.Sprintf(`{"company":%q,"changes":[{"collection":"branches","id":2,"record":null}]}`, company))
+	f.Add(`{"company":"other","changes":[{"collection":"taxes","id":3}]}`)
+	f.Add(``)
+	f.Add(`{"company":`)
+	f.Add(`[1,2,3]`)
+	f.Fuzz(func(t *testing.T, payload string) {
+		bus := cache.NewLocalBus()
+		h := livecat.New(livecat.Options{Catalog: &fakeCatalog{records: map[string]catalog.Records{}}, Bus: bus, Period: time.Hour, Buffer: 4})
+		defer h.Close()
+		sub, err := h.Subscribe(t.Context(), mine, []string{catalog.CollectionTaxes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = bus.Publish(t.Context(), payload)
+		var ev struct {
+			Company string `json:"company"`
+		}
+		_ = json.Unmarshal([]byte(payload), &ev)
+		for len(sub.C) > 0 {
+			ch := <-sub.C
+			if ev.Company != company || ch.Collection != catalog.CollectionTaxes {
+				t.Fatalf("subscriber of %s taxes got %+v from %q", company, ch, payload)
+			}
+		}
+	})
 }
