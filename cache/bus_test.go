@@ -267,3 +267,33 @@ func TestForgetKeepsAnInFlightFetchFromStoring(t *testing.T) {
 		t.Fatalf("next Fetch = %q, want a new fetch", v)
 	}
 }
+
+func TestReplaceWinsOverAFetchInFlight(t *testing.T) {
+	store := cache.NewMemory(10)
+	c := cache.New(store, nil)
+	defer c.Close()
+	p := cache.Policy{Fresh: time.Hour, Stale: time.Hour}
+	started, release := make(chan struct{}), make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = c.Fetch(context.Background(), "k", p, func(context.Context) ([]byte, error) {
+			close(started)
+			<-release
+			return []byte("read before"), nil
+		})
+	}()
+	<-started
+	if err := c.Replace(context.Background(), "k", []byte("polled"), p); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	<-done
+	v, err := c.Fetch(context.Background(), "k", p, func(context.Context) ([]byte, error) {
+		t.Error("Fetch read the upstream although a fresh copy was stored")
+		return nil, errors.New("unexpected")
+	})
+	if err != nil || string(v) != "polled" {
+		t.Fatalf("Fetch after Replace = %q, %v; want the replaced copy, fresh", v, err)
+	}
+}

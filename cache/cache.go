@@ -351,6 +351,19 @@ func (c *Cache) Invalidate(ctx context.Context, keys ...string) error {
 	return nil
 }
 
+// Replace stores val under key as a copy read now (fresh for p.Fresh,
+// then stale for p.Stale), in place of whatever is cached, after stopping
+// fetches and refreshes of key in flight here from storing what they read
+// (possibly before val) over it. A caller that has just read the upstream
+// itself uses it, so that its read also serves everyone else's.
+func (c *Cache) Replace(ctx context.Context, key string, val []byte, p Policy) error {
+	c.Forget(key)
+	if err := c.store.Set(ctx, key, Entry{Value: val, StoredAt: c.now()}, p.Fresh+p.Stale); err != nil {
+		return fmt.Errorf("cache: replace: %w", err)
+	}
+	return nil
+}
+
 // Forget is Invalidate without the store delete, for a replica told that
 // another one invalidated keys: fetches and refreshes of keys in flight
 // here (possibly started before the change) answer their callers but no

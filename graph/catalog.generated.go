@@ -2629,7 +2629,7 @@ func (ec *executionContext) unmarshalInputTaxOrder(ctx context.Context, obj any)
 
 // region    **************************** object.gotpl ****************************
 
-var articleImplementors = []string{"Article", "Node"}
+var articleImplementors = []string{"Article", "Node", "CatalogRecord"}
 
 func (ec *executionContext) _Article(ctx context.Context, sel ast.SelectionSet, obj *model.Article) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, articleImplementors)
@@ -2948,7 +2948,7 @@ func (ec *executionContext) _ArticleEdge(ctx context.Context, sel ast.SelectionS
 	return out
 }
 
-var branchImplementors = []string{"Branch", "Node"}
+var branchImplementors = []string{"Branch", "Node", "CatalogRecord"}
 
 func (ec *executionContext) _Branch(ctx context.Context, sel ast.SelectionSet, obj *model.Branch) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, branchImplementors)
@@ -3301,7 +3301,7 @@ func (ec *executionContext) _Department(ctx context.Context, sel ast.SelectionSe
 	return out
 }
 
-var taxImplementors = []string{"Tax", "Node"}
+var taxImplementors = []string{"Tax", "Node", "CatalogRecord"}
 
 func (ec *executionContext) _Tax(ctx context.Context, sel ast.SelectionSet, obj *model.Tax) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, taxImplementors)

@@ -4,6 +4,7 @@ package graph
 
 import (
 	"context"
+	"errors"
 	"strconv"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -15,11 +16,26 @@ import (
 
 type SubscriptionResolver interface {
 	RegistrationStatus(ctx context.Context, trackingCode string) (<-chan *model.Registration, error)
+	CatalogChanges(ctx context.Context, collections []model.CatalogCollection) (<-chan *model.CatalogChange, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
 
 // region    ***************************** args.gotpl *****************************
+
+func (ec *executionContext) field_Subscription_catalogChanges_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "collections",
+		func(ctx context.Context, v any) ([]model.CatalogCollection, error) {
+			return ec.unmarshalOCatalogCollection2ᚕgithubᚗcomᚋserfigasᚋbrillaᚑgatewayᚋgraphᚋmodelᚐCatalogCollectionᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["collections"] = arg0
+	return args, nil
+}
 
 func (ec *executionContext) field_Subscription_registrationStatus_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
@@ -83,6 +99,68 @@ func (ec *executionContext) fieldContext_Subscription_registrationStatus(ctx con
 	return fc, nil
 }
 
+func (ec *executionContext) _Subscription_catalogChanges(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_catalogChanges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().CatalogChanges(ctx, fc.Args["collections"].([]model.CatalogCollection))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋserfigasᚋbrillaᚑgatewayᚋgraphᚋmodelᚐScope(ctx, "CATALOG_READ")
+				if err != nil {
+					var zeroVal *model.CatalogChange
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.CatalogChange
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CatalogChange) graphql.Marshaler {
+			return ec.marshalNCatalogChange2ᚖgithubᚗcomᚋserfigasᚋbrillaᚑgatewayᚋgraphᚋmodelᚐCatalogChange(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_catalogChanges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CatalogChange(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_catalogChanges_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 // endregion **************************** field.gotpl *****************************
 
 // region    **************************** input.gotpl *****************************
@@ -110,6 +188,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	switch fields[0].Name {
 	case "registrationStatus":
 		return ec._Subscription_registrationStatus(ctx, fields[0])
+	case "catalogChanges":
+		return ec._Subscription_catalogChanges(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}

@@ -23,6 +23,7 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	CatalogChange() CatalogChangeResolver
 	Credit() CreditResolver
 	Customer() CustomerResolver
 	Mutation() MutationResolver
@@ -136,6 +137,15 @@ type ComplexityRoot struct {
 		Message   func(childComplexity int) int
 		Requested func(childComplexity int) int
 		Updated   func(childComplexity int) int
+	}
+
+	CatalogChange struct {
+		At         func(childComplexity int) int
+		Collection func(childComplexity int) int
+		Kind       func(childComplexity int) int
+		Record     func(childComplexity int) int
+		SerpiID    func(childComplexity int) int
+		Source     func(childComplexity int) int
 	}
 
 	City struct {
@@ -323,6 +333,7 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
+		CatalogChanges     func(childComplexity int, collections []model.CatalogCollection) int
 		RegistrationStatus func(childComplexity int, trackingCode string) int
 	}
 
@@ -866,6 +877,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.BulkArticlePayload.Updated(childComplexity), true
+
+	case "CatalogChange.at":
+		if e.ComplexityRoot.CatalogChange.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CatalogChange.At(childComplexity), true
+	case "CatalogChange.collection":
+		if e.ComplexityRoot.CatalogChange.Collection == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CatalogChange.Collection(childComplexity), true
+	case "CatalogChange.kind":
+		if e.ComplexityRoot.CatalogChange.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CatalogChange.Kind(childComplexity), true
+	case "CatalogChange.record":
+		if e.ComplexityRoot.CatalogChange.Record == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CatalogChange.Record(childComplexity), true
+	case "CatalogChange.serpiId":
+		if e.ComplexityRoot.CatalogChange.SerpiID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CatalogChange.SerpiID(childComplexity), true
+	case "CatalogChange.source":
+		if e.ComplexityRoot.CatalogChange.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CatalogChange.Source(childComplexity), true
 
 	case "City.code":
 		if e.ComplexityRoot.City.Code == nil {
@@ -1703,6 +1751,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RegistrationPayload.TrackingCode(childComplexity), true
 
+	case "Subscription.catalogChanges":
+		if e.ComplexityRoot.Subscription.CatalogChanges == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_catalogChanges_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.CatalogChanges(childComplexity, args["collections"].([]model.CatalogCollection)), true
 	case "Subscription.registrationStatus":
 		if e.ComplexityRoot.Subscription.RegistrationStatus == nil {
 			break
@@ -2031,7 +2090,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "catalog.graphqls" "catalog_write.graphqls" "customer.graphqls" "registration_status.graphqls" "registration_write.graphqls" "schema.graphqls"
+//go:embed "catalog.graphqls" "catalog_changes.graphqls" "catalog_write.graphqls" "customer.graphqls" "registration_status.graphqls" "registration_write.graphqls" "schema.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -2044,6 +2103,7 @@ func sourceData(filename string) string {
 
 var sources = []*ast.Source{
 	{Name: "catalog.graphqls", Input: sourceData("catalog.graphqls"), BuiltIn: false},
+	{Name: "catalog_changes.graphqls", Input: sourceData("catalog_changes.graphqls"), BuiltIn: false},
 	{Name: "catalog_write.graphqls", Input: sourceData("catalog_write.graphqls"), BuiltIn: false},
 	{Name: "customer.graphqls", Input: sourceData("customer.graphqls"), BuiltIn: false},
 	{Name: "registration_status.graphqls", Input: sourceData("registration_status.graphqls"), BuiltIn: false},
@@ -2256,6 +2316,24 @@ func (ec *executionContext) childFields_BulkArticlePayload(ctx context.Context, 
 		return ec.fieldContext_BulkArticlePayload_message(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type BulkArticlePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_CatalogChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "collection":
+		return ec.fieldContext_CatalogChange_collection(ctx, field)
+	case "kind":
+		return ec.fieldContext_CatalogChange_kind(ctx, field)
+	case "source":
+		return ec.fieldContext_CatalogChange_source(ctx, field)
+	case "serpiId":
+		return ec.fieldContext_CatalogChange_serpiId(ctx, field)
+	case "record":
+		return ec.fieldContext_CatalogChange_record(ctx, field)
+	case "at":
+		return ec.fieldContext_CatalogChange_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CatalogChange", field.Name)
 }
 
 func (ec *executionContext) childFields_City(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

@@ -9,6 +9,8 @@ import (
 	"context"
 
 	"github.com/serfigas/brilla-gateway/graph/model"
+	"github.com/serfigas/brilla-gateway/internal/catalog"
+	"github.com/serfigas/brilla-gateway/internal/catalog/livecat"
 )
 
 // CreateBranch is the resolver for the createBranch field.
@@ -20,6 +22,9 @@ func (r *mutationResolver) CreateBranch(ctx context.Context, input model.CreateB
 	res, err := r.catalogWrites().CreateBranch(ctx, cred, input)
 	if err != nil {
 		return nil, writeError(ctx, err)
+	}
+	if res.Record != nil {
+		announce(r.Resolver, ctx, cred, catalog.CollectionBranches, livecat.Created, catalog.BranchSpec, *res.Record)
 	}
 	return toBranchPayload(ctx, res), nil
 }
@@ -34,6 +39,9 @@ func (r *mutationResolver) UpdateBranch(ctx context.Context, input model.UpdateB
 	if err != nil {
 		return nil, writeError(ctx, err)
 	}
+	if res.Record != nil {
+		announce(r.Resolver, ctx, cred, catalog.CollectionBranches, livecat.Updated, catalog.BranchSpec, *res.Record)
+	}
 	return toBranchPayload(ctx, res), nil
 }
 
@@ -46,6 +54,9 @@ func (r *mutationResolver) CreateTax(ctx context.Context, input model.CreateTaxI
 	res, err := r.catalogWrites().CreateTax(ctx, cred, input)
 	if err != nil {
 		return nil, writeError(ctx, err)
+	}
+	if res.Record != nil {
+		announce(r.Resolver, ctx, cred, catalog.CollectionTaxes, livecat.Created, catalog.TaxSpec, *res.Record)
 	}
 	return toTaxPayload(ctx, res), nil
 }
@@ -60,6 +71,9 @@ func (r *mutationResolver) UpdateTax(ctx context.Context, input model.UpdateTaxI
 	if err != nil {
 		return nil, writeError(ctx, err)
 	}
+	if res.Record != nil {
+		announce(r.Resolver, ctx, cred, catalog.CollectionTaxes, livecat.Updated, catalog.TaxSpec, *res.Record)
+	}
 	return toTaxPayload(ctx, res), nil
 }
 
@@ -73,6 +87,7 @@ func (r *mutationResolver) CreateArticles(ctx context.Context, input []*model.Ar
 	if err != nil {
 		return nil, writeError(ctx, err)
 	}
+	announce(r.Resolver, ctx, cred, catalog.CollectionArticles, bulkKind(res, livecat.Created), catalog.ArticleSpec, res.Articles...)
 	return toBulkArticlePayload(ctx, res), nil
 }
 
@@ -86,6 +101,7 @@ func (r *mutationResolver) UpdateArticles(ctx context.Context, input []*model.Up
 	if err != nil {
 		return nil, writeError(ctx, err)
 	}
+	announce(r.Resolver, ctx, cred, catalog.CollectionArticles, bulkKind(res, livecat.Updated), catalog.ArticleSpec, res.Articles...)
 	return toBulkArticlePayload(ctx, res), nil
 }
 

@@ -48,6 +48,9 @@ type Resolver struct {
 	// Serpi writes the catalog; Catalog forgets what a write changed.
 	Serpi   serpi.Writer
 	Catalog CatalogInvalidator
+	// CatalogLive serves catalogChanges and is told of every catalog
+	// write; nil: no live catalog.
+	CatalogLive CatalogWatcher
 	// Logger receives problems that do not fail a request (such as a
 	// cache invalidation failing after a successful write); slog.Default()
 	// when nil.
@@ -63,6 +66,13 @@ type Resolver struct {
 }
 
 var _ graph.ResolverRoot = (*Resolver)(nil)
+
+func (r *Resolver) logger() *slog.Logger {
+	if r.Logger != nil {
+		return r.Logger
+	}
+	return slog.Default()
+}
 
 func (r *Resolver) now() time.Time {
 	if r.Now != nil {

@@ -12,6 +12,11 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 )
 
+// A catalog record: a branch, a tax or an article.
+type CatalogRecord interface {
+	IsCatalogRecord()
+}
+
 // An object with a Relay global ID: base64 of "Type:upstreamId"
 // (graphql-relay's convention), resolvable through Query.node.
 type Node interface {
@@ -106,6 +111,8 @@ func (Article) IsNode() {}
 
 // The global ID.
 func (this Article) GetID() string { return this.ID }
+
+func (Article) IsCatalogRecord() {}
 
 // A page of articles.
 type ArticleConnection struct {
@@ -300,6 +307,8 @@ func (Branch) IsNode() {}
 
 // The global ID.
 func (this Branch) GetID() string { return this.ID }
+
+func (Branch) IsCatalogRecord() {}
 
 // A page of branches.
 type BranchConnection struct {
@@ -732,6 +741,8 @@ func (Tax) IsNode() {}
 
 // The global ID.
 func (this Tax) GetID() string { return this.ID }
+
+func (Tax) IsCatalogRecord() {}
 
 // A page of taxes.
 type TaxConnection struct {
@@ -1250,6 +1261,183 @@ func (e *CacheControlScope) UnmarshalJSON(b []byte) error {
 }
 
 func (e CacheControlScope) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What happened to a catalog record.
+type CatalogChangeKind string
+
+const (
+	// The record is new.
+	CatalogChangeKindCreated CatalogChangeKind = "CREATED"
+	// Some field of the record changed.
+	CatalogChangeKindUpdated CatalogChangeKind = "UPDATED"
+)
+
+var AllCatalogChangeKind = []CatalogChangeKind{
+	CatalogChangeKindCreated,
+	CatalogChangeKindUpdated,
+}
+
+func (e CatalogChangeKind) IsValid() bool {
+	switch e {
+	case CatalogChangeKindCreated, CatalogChangeKindUpdated:
+		return true
+	}
+	return false
+}
+
+func (e CatalogChangeKind) String() string {
+	return string(e)
+}
+
+func (e *CatalogChangeKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = CatalogChangeKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid CatalogChangeKind", str)
+	}
+	return nil
+}
+
+func (e CatalogChangeKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *CatalogChangeKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e CatalogChangeKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// How the gateway learned of a catalog change.
+type CatalogChangeSource string
+
+const (
+	// A write made through this gateway (any replica), pushed as soon as SERPI accepted it.
+	CatalogChangeSourceGateway CatalogChangeSource = "GATEWAY"
+	// A change made by another system, found by the periodic comparison of SERPI's collection with the last one seen.
+	CatalogChangeSourcePoll CatalogChangeSource = "POLL"
+)
+
+var AllCatalogChangeSource = []CatalogChangeSource{
+	CatalogChangeSourceGateway,
+	CatalogChangeSourcePoll,
+}
+
+func (e CatalogChangeSource) IsValid() bool {
+	switch e {
+	case CatalogChangeSourceGateway, CatalogChangeSourcePoll:
+		return true
+	}
+	return false
+}
+
+func (e CatalogChangeSource) String() string {
+	return string(e)
+}
+
+func (e *CatalogChangeSource) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = CatalogChangeSource(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid CatalogChangeSource", str)
+	}
+	return nil
+}
+
+func (e CatalogChangeSource) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *CatalogChangeSource) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e CatalogChangeSource) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// A catalog collection.
+type CatalogCollection string
+
+const (
+	// Branches (sucursales).
+	CatalogCollectionBranches CatalogCollection = "BRANCHES"
+	// Taxes (impuestos).
+	CatalogCollectionTaxes CatalogCollection = "TAXES"
+	// Articles (artículos).
+	CatalogCollectionArticles CatalogCollection = "ARTICLES"
+)
+
+var AllCatalogCollection = []CatalogCollection{
+	CatalogCollectionBranches,
+	CatalogCollectionTaxes,
+	CatalogCollectionArticles,
+}
+
+func (e CatalogCollection) IsValid() bool {
+	switch e {
+	case CatalogCollectionBranches, CatalogCollectionTaxes, CatalogCollectionArticles:
+		return true
+	}
+	return false
+}
+
+func (e CatalogCollection) String() string {
+	return string(e)
+}
+
+func (e *CatalogCollection) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = CatalogCollection(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid CatalogCollection", str)
+	}
+	return nil
+}
+
+func (e CatalogCollection) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *CatalogCollection) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e CatalogCollection) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

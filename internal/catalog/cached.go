@@ -84,8 +84,7 @@ func NewCached(loader *Loader, c *cache.Cache, policy cache.Policy, recheck time
 // key (by a hash: Redis never holds SERPI secrets) and not the token, and
 // a write through any token invalidates what every token reads.
 func Key(cred serpi.Credential, collection string) string {
-	sum := sha256.Sum256([]byte("serpi-secret\x00" + cred.SecretKey))
-	return "serpi:" + hex.EncodeToString(sum[:12]) + ":" + collection
+	return "serpi:" + Company(cred) + ":" + collection
 }
 
 // Branches returns the indexed branches readable with cred.

@@ -32,6 +32,7 @@ import (
 	"github.com/serfigas/brilla-gateway/graph/model"
 	"github.com/serfigas/brilla-gateway/internal/auth"
 	"github.com/serfigas/brilla-gateway/internal/catalog"
+	"github.com/serfigas/brilla-gateway/internal/catalog/livecat"
 	"github.com/serfigas/brilla-gateway/internal/customer/brillacache"
 	"github.com/serfigas/brilla-gateway/internal/customer/loginguard"
 	"github.com/serfigas/brilla-gateway/internal/edge/limits"
@@ -165,6 +166,14 @@ type Config struct {
 	// that died; watchers elsewhere re-read the shared state every half
 	// of it. regwatch.DefaultLease when zero.
 	RegistrationLease time.Duration
+	// CatalogLiveLease is how long the live catalog's poller lease of a
+	// SERPI company outlives a replica that died (livecat.DefaultLease
+	// when zero); the poll period is CatalogCache.Fresh.
+	CatalogLiveLease time.Duration
+	// CatalogLiveBuffer is how many changes a catalogChanges subscriber
+	// may fall behind before it is ended (livecat.DefaultBuffer when
+	// zero).
+	CatalogLiveBuffer int
 	// Hardening holds the abuse limits, persisted queries, resilience,
 	// rate limits, observability and CORS settings.
 	Hardening Hardening
@@ -251,6 +260,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s durations must not be negative", name))
 		}
 	}
+	if c.CatalogLiveLease < 0 || c.CatalogLiveBuffer < 0 {
+		errs = append(errs, errors.New("the live catalog's lease and buffer must not be negative"))
+	}
 	if c.CatalogCredentialCheck < 0 {
 		errs = append(errs, errors.New("CATALOG_CREDENTIAL_CHECK must not be negative"))
 	}
@@ -280,7 +292,7 @@ func (c *Config) Validate() error {
 type Gateway struct {
 	http.Handler
 	cache  *cache.Cache
-	bus    cache.Bus // catalog invalidations; closed before the Redis client
+	bus    *cache.Topics // catalog invalidations and live catalog changes; closed before the Redis client
 	closer func() error
 	// responses is the operation response cache; nil when turned off.
 	responses *respcache.Cache
@@ -289,6 +301,7 @@ type Gateway struct {
 	// subscriptions.
 	endStreams func()
 	watch      *regwatch.Hub
+	live       *livecat.Hub
 	metrics    *metrics.Metrics
 	// draining turns /readyz to 503 once shutdown began; open counts the
 	// streams for the shutdown log.
@@ -320,6 +333,7 @@ func (g *Gateway) EndSubscriptions() {
 		ws, sse := g.open.websockets.Load(), g.open.sse.Load()
 		g.endStreams()
 		g.watch.Close()
+		g.live.Close()
 		g.logger.Info("shutdown: open streams ended; clients reconnect elsewhere", "websockets", ws, "sse_streams", sse)
 	})
 }
@@ -420,9 +434,24 @@ func New(cfg Config) (*Gateway, error) {
 	if rdb != nil {
 		bus = cache.NewRedisBus(rdb, cache.RedisBusOptions{Prefix: cfg.RedisPrefix, Logger: logger})
 	}
-	if err := catalogReads.Attach(context.Background(), bus, logger); err != nil {
+	// The live catalog's changes share the bus (one pub/sub connection per
+	// replica) on a topic of their own.
+	topics := cache.NewTopics(bus)
+	if err := catalogReads.Attach(context.Background(), topics.Topic(""), logger); err != nil {
 		logger.Warn("catalog invalidation bus not subscribed yet; other replicas' writes show at the next recheck until it is", "error", err)
 	}
+	live := livecat.New(livecat.Options{
+		Catalog: catalogReads,
+		Bus:     topics.Topic(livecat.BusTopic),
+		Redis:   rdb,
+		Prefix:  cfg.RedisPrefix + "live:",
+		// One walk per collection per freshness period, which is also
+		// the cache's refresh: SERPI's pace.
+		Period: cfg.CatalogCache.Fresh,
+		Lease:  cfg.CatalogLiveLease,
+		Buffer: cfg.CatalogLiveBuffer,
+		Logger: logger,
+	})
 
 	registrations := registration.New(registration.Config{
 		Store:  store,
@@ -455,6 +484,7 @@ func New(cfg Config) (*Gateway, error) {
 		RegistrationWatch:  watch,
 		Serpi:              serpiClient,
 		Catalog:            catalogReads,
+		CatalogLive:        live,
 		Logger:             logger,
 		CustomerSerpi:      serpi.Credential{SecretKey: cfg.SerpiSecretKey, Token: cfg.SerpiToken},
 		DefaultMonthlyRate: model.Decimal(rate),
@@ -551,7 +581,7 @@ func New(cfg Config) (*Gateway, error) {
 	h = m.Instrument(classifyRoute, h)
 	h = cfg.Hardening.Tracing.TraceHandler("gateway", h)
 	h = observability.AccessLog(logger, h)
-	return &Gateway{Handler: h, cache: shared, bus: bus, closer: closer, responses: responses, endStreams: streams.end, watch: watch, metrics: m,
+	return &Gateway{Handler: h, cache: shared, bus: topics, closer: closer, responses: responses, endStreams: streams.end, watch: watch, live: live, metrics: m,
 		draining: draining, open: openNow, logger: logger, stopHealth: stopHealth}, nil
 }
 
