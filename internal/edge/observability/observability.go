@@ -5,6 +5,7 @@
 package observability
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -14,6 +15,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -167,7 +169,7 @@ func (r redacting) WithAttrs(attrs []slog.Attr) slog.Handler {
 func (r redacting) WithGroup(name string) slog.Handler { return redacting{r.Handler.WithGroup(name)} }
 
 func redact(a slog.Attr) slog.Attr {
-	if sensitive.MatchString(a.Key) {
+	if mayHoldSecret(a.Key) && sensitive.MatchString(a.Key) {
 		return slog.String(a.Key, "[REDACTED]")
 	}
 	if a.Value.Kind() == slog.KindGroup {
@@ -202,9 +204,44 @@ var urlUserinfo = regexp.MustCompile(`(?i)([a-z][a-z0-9+.-]*://)[^/@\s"]+@`)
 // ScrubText removes credentials from free text: "Bearer <token>",
 // values of secret-named pairs and URL credentials.
 func ScrubText(s string) string {
+	if !mayHoldSecret(s) {
+		return s
+	}
 	s = scrubBearer(s)
 	s = secretPair.ReplaceAllString(s, "${1}${2}[REDACTED]")
 	return urlUserinfo.ReplaceAllString(s, "${1}[REDACTED]@")
+}
+
+// secretWords are what every pattern above needs in its match, ASCII
+// lower case: a text holding none of them has nothing to redact.
+var secretWords = []string{"authorization", "token", "api", "secret", "passw", "cookie", "attachment", "base64", "answer", "bearer", "://"}
+
+// mayHoldSecret reports whether the patterns could match s, without
+// running them (they cost more than the rest of an access-log line). The
+// patterns fold case the Unicode way (ſ matches s, K matches k), so text
+// with any non-ASCII byte always goes to them.
+func mayHoldSecret(s string) bool {
+	var buf [256]byte
+	lower := buf[:0]
+	if len(s) > len(buf) {
+		lower = make([]byte, 0, len(s))
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return true
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		lower = append(lower, c)
+	}
+	for _, w := range secretWords {
+		if bytes.Contains(lower, []byte(w)) {
+			return true
+		}
+	}
+	return false
 }
 
 // scrubBearer removes "Bearer <token>" from free text (an error message

@@ -407,9 +407,12 @@ func marshalResponse(v any) (int, []byte) {
 	return http.StatusOK, b
 }
 
-// writeBody writes an encoded answer with status as media.
+// writeBody writes an encoded answer with status as media. The length
+// is known: without it net/http sends any answer over 2 KiB chunked.
 func writeBody(w http.ResponseWriter, media string, status int, b []byte) {
-	w.Header().Set("Content-Type", media)
+	h := w.Header()
+	h.Set("Content-Type", media)
+	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }
