@@ -73,7 +73,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if format == "" && o.demo {
 		format = observability.LogFormatText
 	}
-	logger, err := observability.BuildLogger(stderr, format, o.logLevel)
+	// Lines are batched into few writes (see observability.LogBuffer) and
+	// flushed when run returns, after the last line.
+	logOut := observability.NewLogBuffer(stderr, 0, 0)
+	defer logOut.Close()
+	logger, err := observability.BuildLogger(logOut, format, o.logLevel)
 	if err != nil {
 		reportConfig(stderr, err)
 		return 2
