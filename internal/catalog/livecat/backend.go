@@ -9,6 +9,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/serfigas/brilla-gateway/cache"
+
 	"github.com/serfigas/brilla-gateway/internal/catalog"
 )
 
@@ -183,40 +185,29 @@ func (b *redisBackend) baseKey(company, collection string) string {
 	return b.prefix + "base:" + company + ":" + collection
 }
 
+// lease is the Redis lease of one poller.
+func (b *redisBackend) lease(company string) cache.OwnedLease {
+	return cache.OwnedLease{Client: b.rdb, Key: b.leaseKey(company)}
+}
+
 func (b *redisBackend) acquire(ctx context.Context, company, owner string, ttl time.Duration) (bool, error) {
-	ok, err := b.rdb.SetNX(ctx, b.leaseKey(company), owner, ttl).Result()
+	ok, err := b.lease(company).Acquire(ctx, owner, ttl)
 	if err != nil {
 		return false, fmt.Errorf("livecat: take lease: %w", err)
 	}
 	return ok, nil
 }
 
-// renewScript extends KEYS[1] by ARGV[2] ms if it still holds ARGV[1].
-var renewScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-`)
-
 func (b *redisBackend) renew(ctx context.Context, company, owner string, ttl time.Duration) (bool, error) {
-	n, err := renewScript.Run(ctx, b.rdb, []string{b.leaseKey(company)}, owner, ttl.Milliseconds()).Int()
+	ok, err := b.lease(company).Renew(ctx, owner, ttl)
 	if err != nil {
 		return false, fmt.Errorf("livecat: renew lease: %w", err)
 	}
-	return n == 1, nil
+	return ok, nil
 }
 
-// releaseScript deletes KEYS[1] if it still holds ARGV[1].
-var releaseScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-`)
-
 func (b *redisBackend) release(ctx context.Context, company, owner string) error {
-	if err := releaseScript.Run(ctx, b.rdb, []string{b.leaseKey(company)}, owner).Err(); err != nil {
+	if _, err := b.lease(company).Release(ctx, owner); err != nil {
 		return fmt.Errorf("livecat: release lease: %w", err)
 	}
 	return nil

@@ -9,6 +9,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/serfigas/brilla-gateway/cache"
+
 	"github.com/serfigas/brilla-gateway/graph/model"
 )
 
@@ -224,44 +226,33 @@ func (b *redisBackend) publish(ctx context.Context, ev event) error {
 	return nil
 }
 
+// lease is the Redis lease of one poller.
+func (b *redisBackend) lease(code string) cache.OwnedLease {
+	return cache.OwnedLease{Client: b.rdb, Key: b.leaseKey(code)}
+}
+
 func (b *redisBackend) acquire(ctx context.Context, code, owner string, ttl time.Duration) (bool, error) {
-	ok, err := b.rdb.SetNX(ctx, b.leaseKey(code), owner, ttl).Result()
+	ok, err := b.lease(code).Acquire(ctx, owner, ttl)
 	if err != nil {
 		return false, fmt.Errorf("regwatch: take lease: %w", err)
 	}
 	return ok, nil
 }
 
-// renewScript extends KEYS[1] by ARGV[2] ms if it still holds ARGV[1].
-var renewScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-`)
-
 func (b *redisBackend) renew(ctx context.Context, code, owner string, ttl time.Duration) (bool, error) {
-	n, err := renewScript.Run(ctx, b.rdb, []string{b.leaseKey(code)}, owner, ttl.Milliseconds()).Int()
+	ok, err := b.lease(code).Renew(ctx, owner, ttl)
 	if err != nil {
 		return false, fmt.Errorf("regwatch: renew lease: %w", err)
 	}
-	return n == 1, nil
+	return ok, nil
 }
 
-// releaseScript deletes KEYS[1] if it still holds ARGV[1].
-var releaseScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-`)
-
 func (b *redisBackend) release(ctx context.Context, code, owner string) error {
-	n, err := releaseScript.Run(ctx, b.rdb, []string{b.leaseKey(code)}, owner).Int()
+	released, err := b.lease(code).Release(ctx, owner)
 	if err != nil {
 		return fmt.Errorf("regwatch: release lease: %w", err)
 	}
-	if n == 1 {
+	if released {
 		return b.publish(ctx, event{Code: code, Released: true})
 	}
 	return nil
