@@ -288,7 +288,8 @@ func gatewayEnv(t *testing.T, binary string) map[string]bool {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	_ = cmd.Run()
 	names := map[string]bool{}
-	for _, m := range regexp.MustCompile(`\(([A-Z][A-Z0-9_]+)[=);:]`).FindAllStringSubmatch(out.String(), -1) {
+	// -help names each setting's variable as "(env NAME; ...)" or "(or env NAME)".
+	for _, m := range regexp.MustCompile(`\benv ([A-Z][A-Z0-9_]+)\b`).FindAllStringSubmatch(out.String(), -1) {
 		names[m[1]] = true
 	}
 	if len(names) < 40 || !names["REDIS_URL"] || !names["PLAYGROUND"] {
