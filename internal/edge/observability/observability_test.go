@@ -99,6 +99,34 @@ func TestAccessLog(t *testing.T) {
 	}
 }
 
+// The access line is built outside the redacting handler's copy: the
+// client's own text in it is scrubbed anyway, whatever handler the logger
+// has, and the line still carries the request id.
+func TestAccessLogScrubsTheClientsText(t *testing.T) {
+	for name, newHandler := range map[string]func(*bytes.Buffer) slog.Handler{
+		"redacting JSON": func(b *bytes.Buffer) slog.Handler { return NewLogger(slog.NewJSONHandler(b, nil)).Handler() },
+		"redacting text": func(b *bytes.Buffer) slog.Handler { return NewLogger(slog.NewTextHandler(b, nil)).Handler() },
+		"plain JSON":     func(b *bytes.Buffer) slog.Handler { return slog.NewJSONHandler(b, nil) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			var buf bytes.Buffer
+			h := AccessLog(slog.New(newHandler(&buf)), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				SetOperation(r.Context(), "apiKey=hunter3")
+			}))
+			req := httptest.NewRequest(http.MethodGet, "/files/token=hunter2/x", nil)
+			req.Header.Set("X-Request-Id", "req-12345678")
+			h.ServeHTTP(httptest.NewRecorder(), req)
+			line := buf.String()
+			if strings.Contains(line, "hunter2") || strings.Contains(line, "hunter3") {
+				t.Fatalf("a secret in the path or operation reached the log: %s", line)
+			}
+			if !strings.Contains(line, "req-12345678") || !strings.Contains(line, "/files/") {
+				t.Fatalf("access line lacks the request id or the path: %s", line)
+			}
+		})
+	}
+}
+
 func TestTracingOffByDefault(t *testing.T) {
 	tr, err := SetupTracing(context.Background(), "", "gateway")
 	if err != nil {

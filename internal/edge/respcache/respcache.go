@@ -129,16 +129,17 @@ const sharedQueue = 256
 
 // Cache is the response cache. Build it with New; Close it.
 type Cache struct {
-	cfg      Config
-	now      func() time.Time
-	mem      *memTier
-	plans    *planTable
-	recalls  *recallTable
-	gate     *degrade.Gate
-	writes   chan sharedWrite
-	stop     context.CancelFunc
-	wg       sync.WaitGroup
-	maxEntry int64
+	cfg       Config
+	now       func() time.Time
+	mem       *memTier
+	plans     *planTable
+	recalls   *lruTable[recall]
+	customers *lruTable[string]
+	gate      *degrade.Gate
+	writes    chan sharedWrite
+	stop      context.CancelFunc
+	wg        sync.WaitGroup
+	maxEntry  int64
 }
 
 type sharedWrite struct {
@@ -161,13 +162,14 @@ func New(cfg Config) *Cache {
 		cfg.Observer = discard{}
 	}
 	c := &Cache{
-		cfg:      cfg,
-		now:      cfg.Now,
-		mem:      newMemTier(cfg.MemoryBytes),
-		plans:    newPlanTable(cfg.MaxDocuments),
-		recalls:  newRecallTable(maxRecalls),
-		gate:     &degrade.Gate{Name: "response cache", Logger: cfg.Logger},
-		maxEntry: cfg.MemoryBytes / 16,
+		cfg:       cfg,
+		now:       cfg.Now,
+		mem:       newMemTier(cfg.MemoryBytes),
+		plans:     newPlanTable(cfg.MaxDocuments),
+		recalls:   newLRUTable[recall](maxRecalls),
+		customers: newLRUTable[string](maxCustomerDigests),
+		gate:      &degrade.Gate{Name: "response cache", Logger: cfg.Logger},
+		maxEntry:  cfg.MemoryBytes / 16,
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -224,9 +226,34 @@ func (c *Cache) principal(ctx context.Context) (principal string, credentialed, 
 		principal = "k:" + pr.Key.CacheIdentity()
 	}
 	if pr.CustomerToken != "" {
-		principal += "|c:" + c.cfg.Keyer.Customer(pr.CustomerToken, "responses")
+		principal += "|c:" + c.customerDigest(pr.CustomerToken)
 	}
 	return principal, pr.Key != nil || pr.CustomerToken != "", true
+}
+
+// Bounds of the table of customer tokens' digests: at most
+// maxCustomerDigests tokens of at most maxDigestedToken bytes each (about
+// 2.5 MiB); a longer token is digested on every request.
+const (
+	maxCustomerDigests = 4096
+	maxDigestedToken   = 512
+)
+
+// customerDigest is the key part of a customer token: an HMAC, so that
+// no key (in Redis either) holds a token. Computing it is a tenth of a
+// hit's CPU, so the digests of recent tokens are remembered, keyed by the
+// whole token: two tokens share a digest only when they are the same.
+// The table holds tokens the process already holds while their requests
+// run, and only in memory.
+func (c *Cache) customerDigest(token string) string {
+	if d, ok := c.customers.get(token); ok {
+		return d
+	}
+	d := c.cfg.Keyer.Customer(token, "responses")
+	if len(token) <= maxDigestedToken {
+		c.customers.put(token, d)
+	}
+	return d
 }
 
 // Recall answers a request from its raw form alone (raw as the transport
@@ -807,48 +834,49 @@ type recall struct {
 	vars   []byte
 }
 
-// recallTable maps raw requests to what they decode to, evicting the
-// least recently used. It keys by the whole raw text, so two requests
-// share a row only when they are byte for byte the same.
-type recallTable struct {
+// lruTable maps strings to values, evicting the least recently used past
+// max; it keys by the whole string, so two lookups share a row only when
+// their keys are byte for byte the same.
+type lruTable[V any] struct {
 	mu    sync.Mutex
 	max   int
 	items map[string]*list.Element
 	order list.List
 }
 
-type recallItem struct {
-	raw string
-	r   recall
+type lruItem[V any] struct {
+	key   string
+	value V
 }
 
-func newRecallTable(maxItems int) *recallTable {
-	return &recallTable{max: maxItems, items: map[string]*list.Element{}}
+func newLRUTable[V any](maxItems int) *lruTable[V] {
+	return &lruTable[V]{max: maxItems, items: map[string]*list.Element{}}
 }
 
-func (t *recallTable) get(raw string) (recall, bool) {
+func (t *lruTable[V]) get(key string) (V, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	el, ok := t.items[raw]
+	el, ok := t.items[key]
 	if !ok {
-		return recall{}, false
+		var zero V
+		return zero, false
 	}
 	t.order.MoveToFront(el)
-	return el.Value.(*recallItem).r, true
+	return el.Value.(*lruItem[V]).value, true
 }
 
-func (t *recallTable) put(raw string, r recall) {
+func (t *lruTable[V]) put(key string, v V) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if el, ok := t.items[raw]; ok {
+	if el, ok := t.items[key]; ok {
 		t.order.MoveToFront(el)
 		return
 	}
-	t.items[raw] = t.order.PushFront(&recallItem{raw: raw, r: r})
+	t.items[key] = t.order.PushFront(&lruItem[V]{key: key, value: v})
 	for len(t.items) > t.max {
 		oldest := t.order.Back()
 		t.order.Remove(oldest)
-		delete(t.items, oldest.Value.(*recallItem).raw)
+		delete(t.items, oldest.Value.(*lruItem[V]).key)
 	}
 }
 

@@ -2,6 +2,7 @@ package respcache
 
 import (
 	"bytes"
+	"strconv"
 	"testing"
 	"time"
 
@@ -168,4 +169,34 @@ func FuzzDecodeEntry(f *testing.F) {
 			t.Fatal("decoded an entry whose body does not match its tag")
 		}
 	})
+}
+
+func TestCustomerDigestsAreRememberedPerWholeToken(t *testing.T) {
+	keyer := cache.NewKeyer(bytes.Repeat([]byte("k"), 32))
+	c := New(Config{Keyer: keyer})
+	defer c.Close()
+	long := string(bytes.Repeat([]byte("t"), maxDigestedToken+1))
+	tokens := []string{"token-a", "token-b", "token-a2", long, long[:maxDigestedToken]}
+	seen := map[string]string{}
+	for round := 0; round < 2; round++ {
+		for _, tok := range tokens {
+			got := c.customerDigest(tok)
+			if want := keyer.Customer(tok, "responses"); got != want {
+				t.Fatalf("round %d: digest of %.10q… = %q, want the keyer's %q", round, tok, got, want)
+			}
+			if prev, ok := seen[got]; ok && prev != tok {
+				t.Fatalf("tokens %.10q… and %.10q… share a digest", prev, tok)
+			}
+			seen[got] = tok
+		}
+	}
+	if _, ok := c.customers.get(long); ok {
+		t.Fatalf("a token longer than %d bytes was remembered", maxDigestedToken)
+	}
+	for i := range maxCustomerDigests + 10 {
+		c.customerDigest("tok-" + strconv.Itoa(i))
+	}
+	if n := len(c.customers.items); n != maxCustomerDigests {
+		t.Fatalf("table holds %d digests, want the bound %d", n, maxCustomerDigests)
+	}
 }

@@ -19,11 +19,19 @@ func (h *HTTP) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *Refusa
 	if r.ContentLength > limit {
 		return nil, tooLarge("the request body", limit)
 	}
-	var buf bytes.Buffer
+	body := http.MaxBytesReader(w, r.Body, limit)
 	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
+		// The usual case, read into one buffer of the declared size
+		// (bytes.Buffer would grow it once more for its read-ahead). net/http
+		// ends the body at Content-Length, so a short body fails here.
+		buf := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(body, buf); err != nil {
+			return nil, readFailure(err, "the request body", limit)
+		}
+		return buf, nil
 	}
-	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit)); err != nil {
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(body); err != nil {
 		return nil, readFailure(err, "the request body", limit)
 	}
 	return buf.Bytes(), nil
