@@ -3,7 +3,6 @@ package metrics
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -45,7 +44,7 @@ func (m *Metrics) Instrument(classify Classify, next http.Handler) http.Handler 
 		if status == 0 {
 			status = http.StatusOK
 		}
-		m.httpDuration.WithLabelValues(methodLabel(r.Method), route, strconv.Itoa(status)).Observe(time.Since(start).Seconds())
+		m.served.get(servedLabels{method: methodLabel(r.Method), route: route, status: status}).Observe(time.Since(start).Seconds())
 	})
 }
 

@@ -44,6 +44,11 @@ type Metrics struct {
 	streams          *prometheus.GaugeVec
 	buildInfo        *prometheus.GaugeVec
 
+	// The children of requests and requestDuration for a query that
+	// went well, and of httpDuration, by label values.
+	answered *children[answeredLabels, answeredMetrics]
+	served   *children[servedLabels, prometheus.Observer]
+
 	namesMu sync.Mutex
 	known   map[string]bool // declared by the operator
 	names   map[string]bool // learned from API-key callers' successes
@@ -128,7 +133,30 @@ func New() *Metrics {
 		m.circuitState, m.cache, m.serializerWait, m.subscriptions, m.httpDuration, m.httpActive, m.streams, m.buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.responseCache = newResponseCacheMetrics(m.registry)
+	m.answered = newChildren(func(l answeredLabels) answeredMetrics {
+		return answeredMetrics{
+			count:    m.requests.WithLabelValues(l.operation, "query", "ok", l.client),
+			duration: m.requestDuration.WithLabelValues(l.operation, "query", l.client),
+		}
+	})
+	m.served = newChildren(func(l servedLabels) prometheus.Observer {
+		return m.httpDuration.WithLabelValues(l.method, l.route, strconv.Itoa(l.status))
+	})
 	return m
+}
+
+// answeredLabels and answeredMetrics: a query answered without error.
+type answeredLabels struct{ operation, client string }
+
+type answeredMetrics struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
+}
+
+// servedLabels: an HTTP request served.
+type servedLabels struct {
+	method, route string
+	status        int
 }
 
 // Handler serves the metrics in the Prometheus text format.

@@ -21,8 +21,9 @@ func (m *Metrics) CachedAnswer(ctx context.Context, operation string, header htt
 		name = m.operationLabel(operation, auth.FromContext(ctx).Key != nil)
 	}
 	client := m.clientLabel(clientNameIn(header), true)
-	m.requests.WithLabelValues(name, "query", "ok", client).Inc()
-	m.requestDuration.WithLabelValues(name, "query", client).Observe(time.Since(start).Seconds())
+	c := m.answered.get(answeredLabels{operation: name, client: client})
+	c.count.Inc()
+	c.duration.Observe(time.Since(start).Seconds())
 }
 
 // ResponseCache returns the response cache's observer: requests by
@@ -34,6 +35,7 @@ func (m *Metrics) ResponseCache() *ResponseCacheMetrics {
 // ResponseCacheMetrics implements respcache.Observer.
 type ResponseCacheMetrics struct {
 	outcomes *prometheus.CounterVec
+	outcome  *children[string, prometheus.Counter]
 	stores   *prometheus.CounterVec
 	bytes    prometheus.Gauge
 	entries  prometheus.Gauge
@@ -59,6 +61,8 @@ func newResponseCacheMetrics(reg prometheus.Registerer) *ResponseCacheMetrics {
 		}),
 	}
 	reg.MustRegister(r.outcomes, r.stores, r.bytes, r.entries)
+	// The respcache package's five outcomes only.
+	r.outcome = newChildren(func(o string) prometheus.Counter { return r.outcomes.WithLabelValues(o) })
 	for _, o := range []string{"hit", "hit_shared", "miss", "stale", "bypass"} {
 		r.outcomes.WithLabelValues(o)
 	}
@@ -66,7 +70,7 @@ func newResponseCacheMetrics(reg prometheus.Registerer) *ResponseCacheMetrics {
 }
 
 // Outcome implements respcache.Observer.
-func (r *ResponseCacheMetrics) Outcome(outcome string) { r.outcomes.WithLabelValues(outcome).Inc() }
+func (r *ResponseCacheMetrics) Outcome(outcome string) { r.outcome.get(outcome).Inc() }
 
 // Stored implements respcache.Observer.
 func (r *ResponseCacheMetrics) Stored(ok bool) {
