@@ -20,6 +20,12 @@
 // data live no longer than the customer cache keeps that data fresh, nor
 // than the token. The maxAge hints bound the rest.
 //
+// Identical requests that miss at the same time (an entry expiring under
+// load) are coalesced: the first executes, the others wait for its answer,
+// at most until their own deadline, and are served it; if it could not
+// be stored, each runs on its own. The key includes the principal, so
+// callers with different credentials never share a run.
+//
 // Never cached: mutations, subscriptions, operations touching a field
 // without a hint, introspection, answers with any error (partial data
 // included), answers whose reads went around the cache, and requests
@@ -135,6 +141,7 @@ type Cache struct {
 	plans     *planTable
 	recalls   *lruTable[recall]
 	customers *lruTable[string]
+	flights   flights
 	gate      *degrade.Gate
 	writes    chan sharedWrite
 	stop      context.CancelFunc
@@ -206,6 +213,7 @@ type Read struct {
 	reads        *cache.Reads
 	raw          string
 	hit          *entry
+	flight       *flight // set while rd executes for others waiting on key
 	// Outcome is what the cache did for this request (see the Outcome
 	// constants); OutcomeMiss or OutcomeStale until Finish says otherwise.
 	Outcome string
@@ -314,7 +322,14 @@ func (c *Cache) Begin(ctx context.Context, p *graphql.RawParams, raw string) (co
 	if known {
 		rd.policy = policy
 		rd.key = responseKey(plan.norm, rd.opName, rd.vars, rd.principal)
-		if e, outcome := c.lookup(ctx, rd.key); e != nil {
+		e, outcome := c.lookup(ctx, rd.key)
+		if e == nil {
+			// Identical requests missing at once (an entry expiring under
+			// load) run once: the first executes, the others wait for its
+			// answer instead of each executing and calling upstream.
+			e, outcome = c.coalesce(ctx, rd, outcome)
+		}
+		if e != nil {
 			rd.hit, rd.Outcome = e, outcome
 			c.cfg.Observer.Outcome(outcome)
 			rd.remember()
@@ -325,6 +340,79 @@ func (c *Cache) Begin(ctx context.Context, p *graphql.RawParams, raw string) (co
 	}
 	ctx, rd.reads = cache.WithReads(ctx)
 	return ctx, rd
+}
+
+// coalesce makes rd the one execution of its key, or, when another
+// request is already executing it, waits for that one (at most until
+// ctx ends) and returns the entry it stored. A nil entry means: execute
+// (outcome is lookup's); rd then leads when no one else was.
+func (c *Cache) coalesce(ctx context.Context, rd *Read, outcome string) (*entry, string) {
+	f, leader := c.flights.join(rd.key)
+	if leader {
+		// A run may have stored the answer and ended between rd's lookup
+		// and its join: look once more (memory only) before running again.
+		if e := c.mem.get(rd.key); e != nil && c.current(e, c.now()) {
+			c.flights.leave(rd.key, f)
+			return e, OutcomeHit
+		}
+		rd.flight = f
+		return nil, outcome
+	}
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return nil, outcome
+	}
+	if e, again := c.lookup(ctx, rd.key); e != nil {
+		return e, again
+	}
+	// The leader's answer was not stored (errors, not cacheable): each
+	// waiting request runs on its own, as it would have without it.
+	return nil, outcome
+}
+
+// Release ends rd's lead of its key's execution, if it had it: requests
+// waiting for it look in the cache again. The transport defers it; Finish
+// stores before it runs. Idempotent.
+func (rd *Read) Release() {
+	if rd != nil && rd.flight != nil {
+		rd.c.flights.leave(rd.key, rd.flight)
+		rd.flight = nil
+	}
+}
+
+// flights are the keys being executed now, each by one request.
+type flights struct {
+	mu sync.Mutex
+	m  map[string]*flight
+}
+
+// flight is one execution others wait for: done closes when it ends.
+type flight struct{ done chan struct{} }
+
+// join returns key's flight, and whether the caller leads it (it did not
+// exist).
+func (fs *flights) join(key string) (*flight, bool) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if f, ok := fs.m[key]; ok {
+		return f, false
+	}
+	if fs.m == nil {
+		fs.m = map[string]*flight{}
+	}
+	f := &flight{done: make(chan struct{})}
+	fs.m[key] = f
+	return f, true
+}
+
+func (fs *flights) leave(key string, f *flight) {
+	fs.mu.Lock()
+	if fs.m[key] == f {
+		delete(fs.m, key)
+	}
+	fs.mu.Unlock()
+	close(f.done)
 }
 
 // remember lets Recall recognize rd's raw request from now on.

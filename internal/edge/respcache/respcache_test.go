@@ -2,6 +2,7 @@ package respcache
 
 import (
 	"bytes"
+	"context"
 	"strconv"
 	"testing"
 	"time"
@@ -198,5 +199,62 @@ func TestCustomerDigestsAreRememberedPerWholeToken(t *testing.T) {
 	}
 	if n := len(c.customers.items); n != maxCustomerDigests {
 		t.Fatalf("table holds %d digests, want the bound %d", n, maxCustomerDigests)
+	}
+}
+
+func TestCoalescedRequestsWaitForTheLeaderOrTheirDeadline(t *testing.T) {
+	c := New(Config{})
+	defer c.Close()
+	leader := &Read{c: c, key: "k"}
+	if e, _ := c.coalesce(context.Background(), leader, OutcomeMiss); e != nil || leader.flight == nil {
+		t.Fatal("the first request of a key must lead its execution")
+	}
+
+	// A request whose deadline passes while it waits runs on its own.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	late := &Read{c: c, key: "k"}
+	if e, outcome := c.coalesce(ctx, late, OutcomeMiss); e != nil || late.flight != nil || outcome != OutcomeMiss {
+		t.Fatalf("a waiting request past its deadline got an entry or the lead (outcome %q)", outcome)
+	}
+
+	// The leader's answer was not stored: the waiting request executes.
+	got := make(chan *entry, 1)
+	go func() {
+		// It may also come after the leader left, and lead; the transport
+		// releases every Read.
+		rd := &Read{c: c, key: "k"}
+		e, _ := c.coalesce(context.Background(), rd, OutcomeMiss)
+		rd.Release()
+		got <- e
+	}()
+	leader.Release()
+	leader.Release() // idempotent
+	if e := <-got; e != nil {
+		t.Fatal("a waiting request was served an entry nobody stored")
+	}
+
+	// The leader stored its answer: the ones waiting are served it.
+	leader = &Read{c: c, key: "k2"}
+	c.coalesce(context.Background(), leader, OutcomeMiss)
+	waiters := make(chan *entry, 3)
+	for range 3 {
+		go func() {
+			rd := &Read{c: c, key: "k2"}
+			e, _ := c.coalesce(context.Background(), rd, OutcomeMiss)
+			rd.Release()
+			waiters <- e
+		}()
+	}
+	now := time.Now()
+	c.mem.put(&entry{key: "k2", body: []byte(`{"data":{}}`), stored: now, expires: now.Add(time.Minute)})
+	leader.Release()
+	for range 3 {
+		if e := <-waiters; e == nil || string(e.body) != `{"data":{}}` {
+			t.Fatalf("a request waiting for the stored answer got %v", e)
+		}
+	}
+	if n := len(c.flights.m); n != 0 {
+		t.Fatalf("%d flights left after every request ended", n)
 	}
 }

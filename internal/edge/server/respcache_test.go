@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/serfigas/brilla-gateway/backends/serpi"
 	"github.com/serfigas/brilla-gateway/backends/sim"
 	"github.com/serfigas/brilla-gateway/internal/auth"
 	"github.com/serfigas/brilla-gateway/internal/edge/server"
@@ -372,5 +373,60 @@ func TestGetAnswersCarryCachingHeadersAnd304(t *testing.T) {
 	e.gateway.ServeHTTP(rec, req)
 	if rec.Header().Get("ETag") != "" || rec.Header().Get("Cache-Control") != "" {
 		t.Fatalf("POST answer carries caching headers: %v", rec.Header())
+	}
+}
+
+// When an entry goes stale under load, the identical requests that miss
+// together run once: one executes, the others wait for its answer and are
+// served it. Callers with different credentials never share a run.
+func TestIdenticalMissesRunOnce(t *testing.T) {
+	// The upstream's latency keeps the first execution open while the
+	// others arrive.
+	e := newEnvWith(t, sim.Config{Latency: 150 * time.Millisecond, Serpi: serpi.SimConfig{Taxes: 40}})
+	q := `query($s: String) { taxes(first: 10, filter: {search: $s}) { totalCount edges { node { description } } } }`
+	vars := map[string]any{"s": "IVA"}
+	for _, k := range []string{testKey, testReadOnlyKey} {
+		post(t, e.gateway, q, vars, key(k)).ok(t, &struct{}{}) // learn the plan, store
+	}
+	// A write drops the collection: every stored answer above is stale.
+	post(t, e.gateway, createTaxMutation, map[string]any{"in": taxInput("IVA COALESCIDO 7,5%")}, key(testKey)).ok(t, &struct{}{})
+
+	const perKey = 6
+	before := outcomesOf(t, e.gateway)
+	type answer struct{ key, body string }
+	answers := make(chan answer, 2*perKey)
+	start := make(chan struct{})
+	for _, k := range []string{testKey, testReadOnlyKey} {
+		for range perKey {
+			go func() {
+				<-start
+				answers <- answer{k, post(t, e.gateway, q, vars, key(k)).raw}
+			}()
+		}
+	}
+	close(start)
+	bodies := map[string]map[string]bool{}
+	for range 2 * perKey {
+		a := <-answers
+		if bodies[a.key] == nil {
+			bodies[a.key] = map[string]bool{}
+		}
+		bodies[a.key][a.body] = true
+	}
+	for k, set := range bodies {
+		if len(set) != 1 {
+			t.Fatalf("key %s got %d different answers", k, len(set))
+		}
+		for body := range set {
+			if !strings.Contains(body, "IVA COALESCIDO") || strings.Contains(body, `"errors"`) {
+				t.Fatalf("key %s was answered %s, not the collection after the write", k, body)
+			}
+		}
+	}
+	got := before.since(t, e.gateway)
+	// One run per key: the one that found its entry stale (or missing);
+	// the other five of each key are served that run's answer.
+	if runs := got["miss"] + got["stale"]; runs != 2 || got["hit"] != 2*perKey-2 {
+		t.Fatalf("outcomes %v: want 2 executions (one per key) and %d hits", got, 2*perKey-2)
 	}
 }

@@ -223,6 +223,9 @@ func (h *HTTP) execute(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 		// The access log says what the cache did (Finish may still turn a
 		// miss into a bypass).
 		defer func() { observability.SetCacheOutcome(ctx, cached.Outcome) }()
+		// Requests waiting for this one's answer (Begin coalesces
+		// identical misses) look again once it is stored, or failed.
+		defer cached.Release()
 		if a := cached.Hit(); a != nil {
 			h.answered(r, a, start)
 			writeAnswer(w, r, media, a)
