@@ -142,11 +142,15 @@ type Cache struct {
 	recalls   *lruTable[recall]
 	customers *lruTable[string]
 	flights   flights
-	gate      *degrade.Gate
-	writes    chan sharedWrite
-	stop      context.CancelFunc
-	wg        sync.WaitGroup
-	maxEntry  int64
+	// unstorable remembers when a key's run last ended without an entry
+	// to share (errors, partial data, too large): such keys are not
+	// coalesced for a while, or each waiter would run after the other.
+	unstorable *lruTable[time.Time]
+	gate       *degrade.Gate
+	writes     chan sharedWrite
+	stop       context.CancelFunc
+	wg         sync.WaitGroup
+	maxEntry   int64
 }
 
 type sharedWrite struct {
@@ -169,14 +173,15 @@ func New(cfg Config) *Cache {
 		cfg.Observer = discard{}
 	}
 	c := &Cache{
-		cfg:       cfg,
-		now:       cfg.Now,
-		mem:       newMemTier(cfg.MemoryBytes),
-		plans:     newPlanTable(cfg.MaxDocuments),
-		recalls:   newLRUTable[recall](maxRecalls),
-		customers: newLRUTable[string](maxCustomerDigests),
-		gate:      &degrade.Gate{Name: "response cache", Logger: cfg.Logger},
-		maxEntry:  cfg.MemoryBytes / 16,
+		cfg:        cfg,
+		now:        cfg.Now,
+		mem:        newMemTier(cfg.MemoryBytes),
+		plans:      newPlanTable(cfg.MaxDocuments),
+		recalls:    newLRUTable[recall](maxRecalls),
+		customers:  newLRUTable[string](maxCustomerDigests),
+		unstorable: newLRUTable[time.Time](maxUnstorableKeys),
+		gate:       &degrade.Gate{Name: "response cache", Logger: cfg.Logger},
+		maxEntry:   cfg.MemoryBytes / 16,
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -214,6 +219,7 @@ type Read struct {
 	raw          string
 	hit          *entry
 	flight       *flight // set while rd executes for others waiting on key
+	stored       bool    // Finish stored rd's answer
 	// Outcome is what the cache did for this request (see the Outcome
 	// constants); OutcomeMiss or OutcomeStale until Finish says otherwise.
 	Outcome string
@@ -347,6 +353,9 @@ func (c *Cache) Begin(ctx context.Context, p *graphql.RawParams, raw string) (co
 // ctx ends) and returns the entry it stored. A nil entry means: execute
 // (outcome is lookup's); rd then leads when no one else was.
 func (c *Cache) coalesce(ctx context.Context, rd *Read, outcome string) (*entry, string) {
+	if at, ok := c.unstorable.get(rd.key); ok && c.now().Sub(at) < unstorableFor {
+		return nil, outcome
+	}
 	f, leader := c.flights.join(rd.key)
 	if leader {
 		// A run may have stored the answer and ended between rd's lookup
@@ -361,7 +370,7 @@ func (c *Cache) coalesce(ctx context.Context, rd *Read, outcome string) (*entry,
 	select {
 	case <-f.done:
 	case <-ctx.Done():
-		return nil, outcome
+		return nil, outcome // its execution ends at once with ctx's error
 	}
 	if e, again := c.lookup(ctx, rd.key); e != nil {
 		return e, again
@@ -372,14 +381,27 @@ func (c *Cache) coalesce(ctx context.Context, rd *Read, outcome string) (*entry,
 }
 
 // Release ends rd's lead of its key's execution, if it had it: requests
-// waiting for it look in the cache again. The transport defers it; Finish
-// stores before it runs. Idempotent.
+// waiting for it look in the cache again. The transport calls it as soon
+// as the answer is stored or known not to be, before writing it (a slow
+// reader must not hold the others), and defers it for the other paths.
+// Idempotent; nil-safe.
 func (rd *Read) Release() {
-	if rd != nil && rd.flight != nil {
-		rd.c.flights.leave(rd.key, rd.flight)
-		rd.flight = nil
+	if rd == nil || rd.flight == nil {
+		return
 	}
+	if !rd.stored {
+		rd.c.unstorable.put(rd.key, rd.c.now())
+	}
+	rd.c.flights.leave(rd.key, rd.flight)
+	rd.flight = nil
 }
+
+// A key whose run ended without an entry is not coalesced for
+// unstorableFor; at most maxUnstorableKeys such keys are remembered.
+const (
+	unstorableFor     = 10 * time.Second
+	maxUnstorableKeys = 1024
+)
 
 // flights are the keys being executed now, each by one request.
 type flights struct {
@@ -530,6 +552,7 @@ func (rd *Read) Finish(opCtx *graphql.OperationContext, resp *graphql.Response, 
 		}
 	}
 	c.cfg.Observer.Stored(true)
+	rd.stored = true
 	rd.remember()
 	return rd.answer(e)
 }
@@ -957,6 +980,7 @@ func (t *lruTable[V]) put(key string, v V) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if el, ok := t.items[key]; ok {
+		el.Value.(*lruItem[V]).value = v
 		t.order.MoveToFront(el)
 		return
 	}

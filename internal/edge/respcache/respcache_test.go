@@ -233,6 +233,12 @@ func TestCoalescedRequestsWaitForTheLeaderOrTheirDeadline(t *testing.T) {
 	if e := <-got; e != nil {
 		t.Fatal("a waiting request was served an entry nobody stored")
 	}
+	// And for a while that key is not coalesced: waiting for runs whose
+	// answers cannot be shared would only queue its requests.
+	next := &Read{c: c, key: "k"}
+	if e, _ := c.coalesce(context.Background(), next, OutcomeMiss); e != nil || next.flight != nil {
+		t.Fatal("a key whose last run stored nothing was coalesced again at once")
+	}
 
 	// The leader stored its answer: the ones waiting are served it.
 	leader = &Read{c: c, key: "k2"}
@@ -248,6 +254,7 @@ func TestCoalescedRequestsWaitForTheLeaderOrTheirDeadline(t *testing.T) {
 	}
 	now := time.Now()
 	c.mem.put(&entry{key: "k2", body: []byte(`{"data":{}}`), stored: now, expires: now.Add(time.Minute)})
+	leader.stored = true // as Finish does
 	leader.Release()
 	for range 3 {
 		if e := <-waiters; e == nil || string(e.body) != `{"data":{}}` {

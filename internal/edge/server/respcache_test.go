@@ -430,3 +430,50 @@ func TestIdenticalMissesRunOnce(t *testing.T) {
 		t.Fatalf("outcomes %v: want 2 executions (one per key) and %d hits", got, 2*perKey-2)
 	}
 }
+
+// stalledWriter is a client that reads nothing: its writes block until
+// release closes.
+type stalledWriter struct {
+	*httptest.ResponseRecorder
+	release chan struct{}
+}
+
+func (s *stalledWriter) Write(p []byte) (int, error) {
+	<-s.release
+	return s.ResponseRecorder.Write(p)
+}
+
+// The request that runs a coalesced miss hands its answer to the others
+// before writing its own: a client that reads slowly (or not at all)
+// cannot hold the requests waiting on it.
+func TestAStalledReaderDoesNotHoldCoalescedRequests(t *testing.T) {
+	e := newEnvWith(t, sim.Config{Latency: 150 * time.Millisecond, Serpi: serpi.SimConfig{Taxes: 40}})
+	q := `query($s: String) { taxes(first: 10, filter: {search: $s}) { totalCount } }`
+	vars := map[string]any{"s": "IVA"}
+	post(t, e.gateway, q, vars, key(testKey)).ok(t, &struct{}{})
+	post(t, e.gateway, createTaxMutation, map[string]any{"in": taxInput("IVA LECTOR LENTO 7,5%")}, key(testKey)).ok(t, &struct{}{})
+
+	body, _ := json.Marshal(map[string]any{"query": q, "variables": vars})
+	req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Api-Key", testKey)
+	stalled := &stalledWriter{ResponseRecorder: httptest.NewRecorder(), release: make(chan struct{})}
+	leaderDone := make(chan struct{})
+	go func() {
+		defer close(leaderDone)
+		e.gateway.ServeHTTP(stalled, req)
+	}()
+	time.Sleep(30 * time.Millisecond) // within the first run's upstream wait
+	follower := make(chan string, 1)
+	go func() { follower <- post(t, e.gateway, q, vars, key(testKey)).raw }()
+	select {
+	case got := <-follower:
+		if !strings.Contains(got, `"totalCount":`) || strings.Contains(got, `"errors"`) {
+			t.Fatalf("the waiting request was answered %s", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a request coalesced with a stalled reader's run waited for that reader")
+	}
+	close(stalled.release)
+	<-leaderDone
+}

@@ -224,7 +224,8 @@ func (h *HTTP) execute(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 		// miss into a bypass).
 		defer func() { observability.SetCacheOutcome(ctx, cached.Outcome) }()
 		// Requests waiting for this one's answer (Begin coalesces
-		// identical misses) look again once it is stored, or failed.
+		// identical misses) look again once it is stored or known not to
+		// be; released below on every path, deferred for a panic.
 		defer cached.Release()
 		if a := cached.Hit(); a != nil {
 			h.answered(r, a, start)
@@ -236,6 +237,7 @@ func (h *HTTP) execute(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
 	opCtx, errs := exec.CreateOperationContext(ctx, params)
 	if errs != nil {
+		cached.Release()
 		// A request error: nothing ran, so the answer has no data entry
 		// (GraphQL over HTTP), whatever the media type.
 		resp := exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), capErrors(errs))
@@ -244,6 +246,7 @@ func (h *HTTP) execute(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	}
 	if r.Method == http.MethodGet && opCtx.Operation.Operation != ast.Query {
 		// A GET must be safe: a link or an <img> could send it.
+		cached.Release()
 		refuse(w, media, &Refusal{Status: http.StatusMethodNotAllowed, Code: apperr.BadRequest,
 			Message: "GET requests run queries only: send mutations and subscriptions with POST"})
 		return
@@ -251,11 +254,14 @@ func (h *HTTP) execute(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	handler, ctx := exec.DispatchOperation(ctx, opCtx)
 	resp := handler(ctx)
 	status, body := marshalResponse(resp)
+	var stored *respcache.Answer
 	if cached != nil && status == http.StatusOK {
-		if a := cached.Finish(opCtx, resp, body); a != nil {
-			writeAnswer(w, r, media, a)
-			return
-		}
+		stored = cached.Finish(opCtx, resp, body)
+	}
+	cached.Release() // before writing: a slow reader must not hold the others
+	if stored != nil {
+		writeAnswer(w, r, media, stored)
+		return
 	}
 	writeBody(w, media, status, body)
 }
