@@ -257,8 +257,8 @@ const (
 // no key (in Redis either) holds a token. Computing it is a tenth of a
 // hit's CPU, so the digests of recent tokens are remembered, keyed by the
 // whole token: two tokens share a digest only when they are the same.
-// The table holds tokens the process already holds while their requests
-// run, and only in memory.
+// The table keeps raw tokens in this process's memory (never in Redis or
+// a log) until they are evicted, past the end of their requests.
 func (c *Cache) customerDigest(token string) string {
 	if d, ok := c.customers.get(token); ok {
 		return d
