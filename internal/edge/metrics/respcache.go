@@ -61,10 +61,11 @@ func newResponseCacheMetrics(reg prometheus.Registerer) *ResponseCacheMetrics {
 		}),
 	}
 	reg.MustRegister(r.outcomes, r.stores, r.bytes, r.entries)
-	// The respcache package's five outcomes only.
+	// The respcache package's five outcomes only, each shown from the
+	// start.
 	r.outcome = newChildren(func(o string) prometheus.Counter { return r.outcomes.WithLabelValues(o) })
 	for _, o := range []string{"hit", "hit_shared", "miss", "stale", "bypass"} {
-		r.outcomes.WithLabelValues(o)
+		r.outcome.get(o)
 	}
 	return r
 }
