@@ -131,8 +131,9 @@ const maxClientNames = 20
 const maxClientNameChars = 64
 
 // clientHeaders identify the calling application: graphql-client's and
-// Apollo Client's conventions.
-var clientHeaders = []string{"graphql-client-name", "apollographql-client-name"}
+// Apollo Client's conventions, written in canonical form: Header.Get
+// allocates a canonical copy of any other spelling on every call.
+var clientHeaders = []string{"Graphql-Client-Name", "Apollographql-Client-Name"}
 
 // clientName is the client name the operation's request declared, or "".
 func clientName(ctx context.Context) string {

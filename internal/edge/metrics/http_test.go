@@ -131,3 +131,13 @@ func FuzzSanitizeClientName(f *testing.F) {
 		}
 	})
 }
+
+// Header names looked up on every request are kept canonical: Header.Get
+// allocates a canonical copy of any other spelling on every call.
+func TestClientHeadersAreCanonical(t *testing.T) {
+	for _, name := range clientHeaders {
+		if canonical := http.CanonicalHeaderKey(name); canonical != name {
+			t.Errorf("%q is not canonical: write %q", name, canonical)
+		}
+	}
+}

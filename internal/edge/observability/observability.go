@@ -27,12 +27,12 @@ import (
 
 // ---- request ids ---------------------------------------------------------
 
-type requestIDKey struct{}
-
 // RequestID returns the id of the request ctx belongs to, or "".
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+	if r := recordFrom(ctx); r != nil {
+		return r.id
+	}
+	return ""
 }
 
 var safeID = regexp.MustCompile(`^[A-Za-z0-9._-]{8,64}$`)
@@ -94,10 +94,10 @@ func AccessLog(logger *slog.Logger, next http.Handler) http.Handler {
 			id = newID()
 		}
 		w.Header().Set("X-Request-Id", id)
-		fields := &record{}
-		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
-		ctx = context.WithValue(ctx, recordKey{}, fields)
-		rec := &statusRecorder{ResponseWriter: w}
+		// One allocation for what the request's layers share.
+		state := &requestState{statusRecorder: statusRecorder{ResponseWriter: w}, record: record{id: id}}
+		fields, rec := &state.record, &state.statusRecorder
+		ctx := context.WithValue(r.Context(), recordKey{}, fields)
 		start := time.Now()
 		next.ServeHTTP(rec, r.WithContext(ctx))
 		elapsed := time.Since(start)
@@ -136,6 +136,12 @@ func AccessLog(logger *slog.Logger, next http.Handler) http.Handler {
 		}
 		_ = handler.Handle(ctx, line)
 	})
+}
+
+// requestState is what AccessLog keeps for one request.
+type requestState struct {
+	statusRecorder
+	record
 }
 
 // quietPaths are the probe and scrape endpoints, logged at debug level.

@@ -17,7 +17,7 @@ import (
 func TestLoggerRedactsSecretsAndStampsRequestIDs(t *testing.T) {
 	var buf bytes.Buffer
 	logger := NewLogger(slog.NewJSONHandler(&buf, nil))
-	ctx := context.WithValue(context.Background(), requestIDKey{}, "req-12345678")
+	ctx := context.WithValue(context.Background(), recordKey{}, &record{id: "req-12345678"})
 	logger.With("api_key", "k-123").InfoContext(ctx, "hello",
 		"authorization", "Bearer abc.def.ghi",
 		"cause", "upstream said: invalid Bearer eyJhbGciOi.payload.sig",

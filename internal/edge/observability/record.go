@@ -14,6 +14,7 @@ import (
 // through the Set functions, and AccessLog reads it when the request
 // ends. A websocket's operations run on other goroutines, hence the lock.
 type record struct {
+	id         string // the request id, set before the record is shared
 	mu         sync.Mutex
 	operation  string
 	clientAddr string

@@ -47,6 +47,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -139,7 +140,7 @@ type Cache struct {
 	now       func() time.Time
 	mem       *memTier
 	plans     *planTable
-	recalls   *lruTable[recall]
+	recalls   *lruTable[*recall]
 	customers *lruTable[string]
 	flights   flights
 	// unstorable remembers when a key's run last ended without an entry
@@ -177,7 +178,7 @@ func New(cfg Config) *Cache {
 		now:        cfg.Now,
 		mem:        newMemTier(cfg.MemoryBytes),
 		plans:      newPlanTable(cfg.MaxDocuments),
-		recalls:    newLRUTable[recall](maxRecalls),
+		recalls:    newLRUTable[*recall](maxRecalls),
 		customers:  newLRUTable[string](maxCustomerDigests),
 		unstorable: newLRUTable[time.Time](maxUnstorableKeys),
 		gate:       &degrade.Gate{Name: "response cache", Logger: cfg.Logger},
@@ -229,20 +230,35 @@ type Read struct {
 // scopes and SERPI credential) and an HMAC of its customer token, either
 // possibly absent; ok is false when a credential was sent but did not
 // verify.
-func (c *Cache) principal(ctx context.Context) (principal string, credentialed, ok bool) {
-	// SECURITY: a request whose credentials did not verify is answered by
-	// execution (with its UNAUTHENTICATED error), never from the cache.
+func (c *Cache) principal(ctx context.Context) (principal string, withCredentials, ok bool) {
 	pr := auth.FromContext(ctx)
-	if pr.BadKey || pr.BadAuthorization {
+	if !verified(pr) {
 		return "", false, false
 	}
+	return c.principalOf(pr), credentialed(pr), true
+}
+
+// verified reports whether pr's credentials, if any, all verified.
+func verified(pr auth.Principal) bool {
+	// SECURITY: a request whose credentials did not verify is answered by
+	// execution (with its UNAUTHENTICATED error), never from the cache.
+	return !pr.BadKey && !pr.BadAuthorization
+}
+
+// credentialed reports whether pr sent a key or a token: its answers are
+// private to it.
+func credentialed(pr auth.Principal) bool { return pr.Key != nil || pr.CustomerToken != "" }
+
+// principalOf is the principal part of a verified pr's keys.
+func (c *Cache) principalOf(pr auth.Principal) string {
+	var principal string
 	if pr.Key != nil {
 		principal = "k:" + pr.Key.CacheIdentity()
 	}
 	if pr.CustomerToken != "" {
-		principal += "|c:" + c.customerDigest(pr.CustomerToken)
+		principal += c.customerDigest(pr.CustomerToken)
 	}
-	return principal, pr.Key != nil || pr.CustomerToken != "", true
+	return principal
 }
 
 // Bounds of the table of customer tokens' digests: at most
@@ -253,7 +269,8 @@ const (
 	maxDigestedToken   = 512
 )
 
-// customerDigest is the key part of a customer token: an HMAC, so that
+// customerDigest is the key part of a customer token ("|c:" and an HMAC),
+// an HMAC so that
 // no key (in Redis either) holds a token. Computing it is a tenth of a
 // hit's CPU, so the digests of recent tokens are remembered, keyed by the
 // whole token: two tokens share a digest only when they are the same.
@@ -263,37 +280,42 @@ func (c *Cache) customerDigest(token string) string {
 	if d, ok := c.customers.get(token); ok {
 		return d
 	}
-	d := c.cfg.Keyer.Customer(token, "responses")
+	d := "|c:" + c.cfg.Keyer.Customer(token, "responses")
 	if len(token) <= maxDigestedToken {
 		c.customers.put(token, d)
 	}
 	return d
 }
 
-// Recall answers a request from its raw form alone (raw as the transport
-// sent it to Begin: the GET query string or the POST body) when an
-// identical request was cached before and its answer is still current,
-// so that a hit is not even decoded. nil means: decode and Begin.
-func (c *Cache) Recall(ctx context.Context, raw string) *Answer {
-	r, ok := c.recalls.get(raw)
+// Recall answers a request from its raw form alone when an identical
+// request was cached before and its answer is still current, so that a
+// hit is not even decoded. The raw form is prefix followed by payload,
+// as the transport gives it to Begin (prefix and payload are apart so
+// that a POST body need not be copied to be looked up). nil means:
+// decode and Begin.
+func (c *Cache) Recall(ctx context.Context, prefix string, payload []byte) *Answer {
+	if len(prefix)+len(payload) > maxRecallBytes {
+		return nil // never remembered
+	}
+	var buf [maxRecallBytes]byte
+	r, ok := c.recalls.getBytes(append(append(buf[:0], prefix...), payload...))
 	if !ok {
 		return nil
 	}
-	principal, credentialed, ok := c.principal(ctx)
-	if !ok {
+	pr := auth.FromContext(ctx)
+	if !verified(pr) {
 		return nil
 	}
 	plan, policy, known := c.plans.lookup(r.docID, r.opName)
 	if !known || !policy.Cacheable() {
 		return nil
 	}
-	e, outcome := c.lookup(ctx, responseKey(plan.norm, r.opName, r.vars, principal))
+	e, outcome := c.lookup(ctx, r.keyFor(c, plan.norm, pr))
 	if e == nil {
 		return nil // Begin looks again and counts the outcome
 	}
 	c.cfg.Observer.Outcome(outcome)
-	rd := &Read{c: c, credentialed: credentialed, opName: r.opName, Outcome: outcome}
-	return rd.answer(e)
+	return c.answer(e, credentialed(pr), outcome, r.opName)
 }
 
 // Begin looks the request up; raw is the request as sent (see Recall),
@@ -440,7 +462,7 @@ func (fs *flights) leave(key string, f *flight) {
 // remember lets Recall recognize rd's raw request from now on.
 func (rd *Read) remember() {
 	if rd.raw != "" {
-		rd.c.recalls.put(rd.raw, recall{docID: rd.docID, opName: rd.opName, vars: rd.vars})
+		rd.c.recalls.put(rd.raw, &recall{docID: rd.docID, opName: rd.opName, vars: rd.vars})
 	}
 }
 
@@ -478,19 +500,23 @@ func (rd *Read) Hit() *Answer {
 }
 
 func (rd *Read) answer(e *entry) *Answer {
-	now := rd.c.now()
-	scope := "public"
-	if e.private || rd.credentialed {
-		scope = "private"
+	return rd.c.answer(e, rd.credentialed, rd.Outcome, rd.opName)
+}
+
+// answer is what to send for e to a request with (credentialed) or
+// without credentials.
+func (c *Cache) answer(e *entry, credentialed bool, outcome, opName string) *Answer {
+	cacheControl := e.publicCacheControl
+	if e.private || credentialed {
+		cacheControl = e.privateCacheControl
 	}
-	lifetime := int(e.expires.Sub(e.stored) / time.Second)
 	return &Answer{
 		Body:         e.body,
 		ETag:         e.etag,
-		CacheControl: scope + ", max-age=" + strconv.Itoa(lifetime),
-		Age:          max(0, int(now.Sub(e.stored)/time.Second)),
-		Outcome:      rd.Outcome,
-		Operation:    rd.opName,
+		CacheControl: cacheControl,
+		Age:          max(0, int(c.now().Sub(e.stored)/time.Second)),
+		Outcome:      outcome,
+		Operation:    opName,
 	}
 }
 
@@ -534,7 +560,7 @@ func (rd *Read) Finish(opCtx *graphql.OperationContext, resp *graphql.Response, 
 	if rd.key == "" {
 		rd.key = responseKey(plan.norm, rd.opName, rd.vars, rd.principal)
 	}
-	e := &entry{
+	e := newEntry(&entry{
 		key:     rd.key,
 		body:    body, // the caller's own encoding, never written to again
 		etag:    etagOf(body),
@@ -542,7 +568,7 @@ func (rd *Read) Finish(opCtx *graphql.OperationContext, resp *graphql.Response, 
 		expires: expires,
 		private: policy.Private,
 		deps:    deps,
-	}
+	})
 	c.mem.put(e)
 	c.reportSize()
 	if c.writes != nil {
@@ -730,6 +756,17 @@ type entry struct {
 	expires time.Time
 	private bool
 	deps    []cache.Dependency
+	// The Cache-Control values of its answers, made once (newEntry)
+	// rather than for every answer.
+	publicCacheControl, privateCacheControl string
+}
+
+// newEntry completes e with what is derived from its fields.
+func newEntry(e *entry) *entry {
+	maxAge := ", max-age=" + strconv.Itoa(int(e.expires.Sub(e.stored)/time.Second))
+	e.publicCacheControl = "public" + maxAge
+	e.privateCacheControl = "private" + maxAge
+	return e
 }
 
 func (e *entry) size() int64 {
@@ -771,7 +808,7 @@ func decodeEntry(key string, raw []byte) (*entry, error) {
 	if etagOf(body) != h.ETag {
 		return nil, fmt.Errorf("response cache entry %s: body does not match its tag", key)
 	}
-	return &entry{
+	return newEntry(&entry{
 		key:     key,
 		body:    body,
 		etag:    h.ETag,
@@ -779,7 +816,7 @@ func decodeEntry(key string, raw []byte) (*entry, error) {
 		expires: time.UnixMilli(h.Expires),
 		private: h.Private,
 		deps:    h.Deps,
-	}, nil
+	}), nil
 }
 
 // memTier is the in-process tier: an LRU bounded by bytes.
@@ -938,11 +975,39 @@ const (
 	maxRecalls     = 4096
 )
 
-// recall is what Begin decoded from a raw request.
+// recall is what Begin decoded from a raw request, and the response key
+// it last had.
 type recall struct {
 	docID  string
 	opName string
 	vars   []byte
+	last   atomic.Pointer[recallKey]
+}
+
+// recallKey is a recall's response key for a document hash and the
+// credentials of the request it was made for.
+type recallKey struct {
+	norm  [sha256.Size]byte
+	key   *auth.APIKey
+	token string
+	// response is the response key.
+	response string
+}
+
+// keyFor returns r's response key for a verified pr. Successive requests
+// usually come with the credentials of the one before (a client polling
+// its view), so the last key is kept and reused while the credentials
+// are the same: the same API key (the same configured key, by identity)
+// and the same customer token, byte for byte. That saves hashing the
+// key, digesting the token and building the principal on every hit.
+func (r *recall) keyFor(c *Cache, norm [sha256.Size]byte, pr auth.Principal) string {
+	// SECURITY: reused only for exactly the credentials it was made for.
+	if last := r.last.Load(); last != nil && last.norm == norm && last.key == pr.Key && last.token == pr.CustomerToken {
+		return last.response
+	}
+	response := responseKey(norm, r.opName, r.vars, c.principalOf(pr))
+	r.last.Store(&recallKey{norm: norm, key: pr.Key, token: pr.CustomerToken, response: response})
+	return response
 }
 
 // lruTable maps strings to values, evicting the least recently used past
@@ -968,6 +1033,19 @@ func (t *lruTable[V]) get(key string) (V, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	el, ok := t.items[key]
+	if !ok {
+		var zero V
+		return zero, false
+	}
+	t.order.MoveToFront(el)
+	return el.Value.(*lruItem[V]).value, true
+}
+
+// getBytes is get(string(key)) without copying key.
+func (t *lruTable[V]) getBytes(key []byte) (V, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	el, ok := t.items[string(key)]
 	if !ok {
 		var zero V
 		return zero, false

@@ -2,6 +2,7 @@ package respcache
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"context"
 	"strconv"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/serfigas/brilla-gateway/cache"
+	"github.com/serfigas/brilla-gateway/internal/auth"
 )
 
 const testSchema = `
@@ -182,7 +184,7 @@ func TestCustomerDigestsAreRememberedPerWholeToken(t *testing.T) {
 	for round := 0; round < 2; round++ {
 		for _, tok := range tokens {
 			got := c.customerDigest(tok)
-			if want := keyer.Customer(tok, "responses"); got != want {
+			if want := "|c:" + keyer.Customer(tok, "responses"); got != want {
 				t.Fatalf("round %d: digest of %.10q… = %q, want the keyer's %q", round, tok, got, want)
 			}
 			if prev, ok := seen[got]; ok && prev != tok {
@@ -263,5 +265,52 @@ func TestCoalescedRequestsWaitForTheLeaderOrTheirDeadline(t *testing.T) {
 	}
 	if n := len(c.flights.m); n != 0 {
 		t.Fatalf("%d flights left after every request ended", n)
+	}
+}
+
+// A recall reuses its last response key only for exactly the credentials
+// it was made for: whatever order requests come in, each gets the key
+// computed afresh for its own principal.
+func TestRecallKeyIsReusedOnlyForTheSameCredentials(t *testing.T) {
+	c := New(Config{Keyer: cache.NewKeyer(bytes.Repeat([]byte("k"), 32))})
+	defer c.Close()
+	keys, err := auth.NewKeyStore([]auth.KeyConfig{
+		{Name: "a", SHA256: auth.HashKey("key-a"), Scopes: []string{"catalog:read"}},
+		{Name: "b", SHA256: auth.HashKey("key-b"), Scopes: []string{"catalog:read"}},
+	}, "secret", "token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyA, _ := keys.Lookup("key-a")
+	keyB, _ := keys.Lookup("key-b")
+	principals := map[string]auth.Principal{
+		"anonymous":  {},
+		"key a":      {Key: keyA},
+		"key b":      {Key: keyB},
+		"token 1":    {CustomerToken: "token-1"},
+		"token 2":    {CustomerToken: "token-2"},
+		"token 1, a": {Key: keyA, CustomerToken: "token-1"},
+	}
+	norms := [][sha256.Size]byte{sha256.Sum256([]byte("doc 1")), sha256.Sum256([]byte("doc 2"))}
+	r := &recall{docID: "d", opName: "Op", vars: []byte(`{"x":1}`)}
+	seen := map[string]string{}
+	for round := range 3 {
+		for name, pr := range principals {
+			for i, norm := range norms {
+				got := r.keyFor(c, norm, pr)
+				if want := responseKey(norm, r.opName, r.vars, c.principalOf(pr)); got != want {
+					t.Fatalf("round %d, %s, document %d: key %s, want %s", round, name, i, got, want)
+				}
+				// Twice in a row: the reused key.
+				if again := r.keyFor(c, norm, pr); again != got {
+					t.Fatalf("round %d, %s, document %d: second key %s, want %s", round, name, i, again, got)
+				}
+				id := name + "/" + strconv.Itoa(i)
+				if prev, ok := seen[got]; ok && prev != id {
+					t.Fatalf("%s and %s share a response key", prev, id)
+				}
+				seen[got] = id
+			}
+		}
 	}
 }

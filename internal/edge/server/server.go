@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"mime"
 	"net/http"
 	"net/url"
 	"sync"
@@ -35,6 +34,7 @@ import (
 	"github.com/serfigas/brilla-gateway/internal/catalog/livecat"
 	"github.com/serfigas/brilla-gateway/internal/customer/brillacache"
 	"github.com/serfigas/brilla-gateway/internal/customer/loginguard"
+	"github.com/serfigas/brilla-gateway/internal/edge/deadline"
 	"github.com/serfigas/brilla-gateway/internal/edge/limits"
 	"github.com/serfigas/brilla-gateway/internal/edge/metrics"
 	"github.com/serfigas/brilla-gateway/internal/edge/observability"
@@ -662,7 +662,8 @@ func withDeadline(d time.Duration, streams *streamSet, next http.Handler) http.H
 			serveStream(streams, next, w, r)
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), d)
+		// Armed only if something waits on it: a cached answer never does.
+		ctx, cancel := deadline.WithTimeout(r.Context(), d)
 		defer cancel()
 		// The deadline must bound reading the body too: a client that
 		// stalls mid-upload would otherwise hold its connection and memory.
@@ -676,7 +677,7 @@ func withDeadline(d time.Duration, streams *streamSet, next http.Handler) http.H
 func limitBody(n, uploads int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		limit := n
-		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+		if edgetransport.IsMultipart(r) {
 			limit = uploads
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, limit)

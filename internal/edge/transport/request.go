@@ -19,19 +19,19 @@ func (h *HTTP) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *Refusa
 	if r.ContentLength > limit {
 		return nil, tooLarge("the request body", limit)
 	}
-	body := http.MaxBytesReader(w, r.Body, limit)
 	if r.ContentLength > 0 {
 		// The usual case, read into one buffer of the declared size
 		// (bytes.Buffer would grow it once more for its read-ahead). net/http
-		// ends the body at Content-Length, so a short body fails here.
+		// ends the body at Content-Length, within the limit checked above,
+		// so a longer body is cut and a short one fails here.
 		buf := make([]byte, r.ContentLength)
-		if _, err := io.ReadFull(body, buf); err != nil {
+		if _, err := io.ReadFull(r.Body, buf); err != nil {
 			return nil, readFailure(err, "the request body", limit)
 		}
 		return buf, nil
 	}
 	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(body); err != nil {
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit)); err != nil {
 		return nil, readFailure(err, "the request body", limit)
 	}
 	return buf.Bytes(), nil

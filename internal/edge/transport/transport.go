@@ -55,6 +55,7 @@ import (
 const (
 	MediaJSON            = "application/json"
 	MediaGraphQLResponse = "application/graphql-response+json"
+	mediaMultipart       = "multipart/form-data"
 )
 
 // allowed is the Allow header of a 405: the methods /graphql takes.
@@ -145,13 +146,13 @@ func (h *HTTP) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExec
 	)
 	switch r.Method {
 	case http.MethodGet:
-		raw = "GET?" + r.URL.RawQuery
-		if h.recall(w, r, media, raw, start) {
+		if h.recall(w, r, media, rawGET, []byte(r.URL.RawQuery), start) {
 			return
 		}
+		raw = rawGET + r.URL.RawQuery
 		params, rf = DecodeQueryString(r.URL.RawQuery, min(h.cfg.MaxBodyBytes, MaxQueryStringBytes))
 	case http.MethodPost:
-		switch mt, ctParams, err := mime.ParseMediaType(r.Header.Get("Content-Type")); {
+		switch mt, ctParams, err := contentType(r); {
 		case err != nil:
 			rf = unsupportedMedia()
 		case mt == MediaJSON:
@@ -163,12 +164,12 @@ func (h *HTTP) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExec
 			if body, rf = h.readBody(w, r); rf != nil {
 				break
 			}
-			raw = "POST " + string(body)
-			if h.recall(w, r, media, raw, start) {
+			if h.recall(w, r, media, rawPOST, body, start) {
 				return
 			}
+			raw = rawPOST + string(body)
 			params, rf = DecodeJSON(body)
-		case mt == "multipart/form-data":
+		case mt == mediaMultipart:
 			h.serveMultipart(w, r, exec, media, ctParams["boundary"], start)
 			return
 		default:
@@ -186,14 +187,21 @@ func (h *HTTP) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExec
 	h.execute(w, r, exec, media, params, raw)
 }
 
+// The prefixes of a request's raw form, by which GET query strings and
+// POST bodies never share a recall.
+const (
+	rawGET  = "GET?"
+	rawPOST = "POST "
+)
+
 // recall answers r from the response cache when an identical request
-// (raw) was answered before and its answer is current; it reports
-// whether it did.
-func (h *HTTP) recall(w http.ResponseWriter, r *http.Request, media, raw string, start time.Time) bool {
+// (its raw form: prefix and payload) was answered before and its answer
+// is current; it reports whether it did.
+func (h *HTTP) recall(w http.ResponseWriter, r *http.Request, media, prefix string, payload []byte, start time.Time) bool {
 	if h.cfg.Responses == nil {
 		return false
 	}
-	a := h.cfg.Responses.Recall(r.Context(), raw)
+	a := h.cfg.Responses.Recall(r.Context(), prefix, payload)
 	if a == nil {
 		return false
 	}
@@ -426,10 +434,40 @@ func writeBody(w http.ResponseWriter, media string, status int, b []byte) {
 	_, _ = w.Write(b)
 }
 
+// contentType parses r's Content-Type. The exact "application/json"
+// most clients send is recognized without mime.ParseMediaType, which
+// allocates a parameter map for every request.
+func contentType(r *http.Request) (string, map[string]string, error) {
+	ct := r.Header.Get("Content-Type")
+	if ct == MediaJSON {
+		return MediaJSON, nil, nil
+	}
+	return mime.ParseMediaType(ct)
+}
+
+// IsMultipart reports whether r's body is multipart/form-data (an
+// upload), by the parse the transport itself makes.
+func IsMultipart(r *http.Request) bool {
+	mt, _, _ := contentType(r)
+	return mt == mediaMultipart
+}
+
 // negotiate picks the response's media type from Accept: the first
 // supported type listed; application/json when none is (or no Accept).
 func negotiate(r *http.Request) string {
 	accepts := r.Header.Values("Accept")
+	if len(accepts) == 1 {
+		// The one plain value most clients send, without the parsing.
+		switch accepts[0] {
+		case MediaJSON, "*/*":
+			return MediaJSON
+		case MediaGraphQLResponse:
+			return MediaGraphQLResponse
+		}
+	}
+	if len(accepts) == 0 {
+		return MediaJSON
+	}
 	for i, part := range strings.Split(strings.Join(accepts, ","), ",") {
 		if i >= 32 {
 			break
@@ -449,8 +487,9 @@ func negotiate(r *http.Request) string {
 }
 
 // preflightHeaders are the headers a browser sends cross-site only after
-// a CORS preflight the gateway answered.
-var preflightHeaders = []string{"GraphQL-Preflight", "Apollo-Require-Preflight", "X-Apollo-Operation-Name"}
+// a CORS preflight the gateway answered, in canonical form (Header.Get
+// allocates a canonical copy of any other spelling on every call).
+var preflightHeaders = []string{"Graphql-Preflight", "Apollo-Require-Preflight", "X-Apollo-Operation-Name"}
 
 // preflighted reports whether r could not have been sent by a page on
 // another site without a CORS preflight: a method or content type a form
@@ -465,7 +504,7 @@ func preflighted(r *http.Request) bool {
 	case http.MethodGet, http.MethodHead:
 		return false
 	case http.MethodPost:
-		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		mt, _, err := contentType(r)
 		if err != nil {
 			return false
 		}

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 
@@ -23,5 +24,15 @@ func TestCapErrors(t *testing.T) {
 	few := many[:3]
 	if got := capErrors(few); len(got) != 3 {
 		t.Errorf("3 errors became %d", len(got))
+	}
+}
+
+// Header names looked up on every request are kept canonical: Header.Get
+// allocates a canonical copy of any other spelling on every call.
+func TestPreflightHeadersAreCanonical(t *testing.T) {
+	for _, name := range preflightHeaders {
+		if canonical := http.CanonicalHeaderKey(name); canonical != name {
+			t.Errorf("%q is not canonical: write %q", name, canonical)
+		}
 	}
 }
