@@ -2,8 +2,8 @@ package respcache
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"context"
+	"crypto/sha256"
 	"strconv"
 	"testing"
 	"time"
