@@ -31,11 +31,6 @@ func WithDeadline(parent context.Context, d time.Time) (context.Context, context
 	return c, c.cancel
 }
 
-// WithTimeout is WithDeadline(parent, time.Now().Add(timeout)).
-func WithTimeout(parent context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
-	return WithDeadline(parent, time.Now().Add(timeout))
-}
-
 type lazyContext struct {
 	parent   context.Context
 	deadline time.Time

@@ -38,12 +38,12 @@ func TestEnds(t *testing.T) {
 		run func(t *testing.T) (context.Context, error)
 	}{
 		{"deadline passes while waited on", func(t *testing.T) (context.Context, error) {
-			ctx, cancel := deadline.WithTimeout(context.Background(), 20*time.Millisecond)
+			ctx, cancel := deadline.WithDeadline(context.Background(), time.Now().Add(20*time.Millisecond))
 			t.Cleanup(cancel)
 			return ctx, context.DeadlineExceeded
 		}},
 		{"deadline passed before first use", func(t *testing.T) (context.Context, error) {
-			ctx, cancel := deadline.WithTimeout(context.Background(), time.Millisecond)
+			ctx, cancel := deadline.WithDeadline(context.Background(), time.Now().Add(time.Millisecond))
 			t.Cleanup(cancel)
 			time.Sleep(5 * time.Millisecond)
 			if err := ctx.Err(); !errors.Is(err, context.DeadlineExceeded) {
@@ -53,18 +53,18 @@ func TestEnds(t *testing.T) {
 		}},
 		{"parent canceled", func(t *testing.T) (context.Context, error) {
 			parent, stop := context.WithCancel(context.Background())
-			ctx, cancel := deadline.WithTimeout(parent, time.Hour)
+			ctx, cancel := deadline.WithDeadline(parent, time.Now().Add(time.Hour))
 			t.Cleanup(cancel)
 			go func() { time.Sleep(10 * time.Millisecond); stop() }()
 			return ctx, context.Canceled
 		}},
 		{"canceled before first use", func(t *testing.T) (context.Context, error) {
-			ctx, cancel := deadline.WithTimeout(context.Background(), time.Hour)
+			ctx, cancel := deadline.WithDeadline(context.Background(), time.Now().Add(time.Hour))
 			cancel()
 			return ctx, context.Canceled
 		}},
 		{"canceled after first use", func(t *testing.T) (context.Context, error) {
-			ctx, cancel := deadline.WithTimeout(context.Background(), time.Hour)
+			ctx, cancel := deadline.WithDeadline(context.Background(), time.Now().Add(time.Hour))
 			if ctx.Err() != nil {
 				t.Fatalf("Err() before the deadline = %v", ctx.Err())
 			}
@@ -91,7 +91,7 @@ func TestEnds(t *testing.T) {
 // them directly rather than starting a goroutine per derived context to
 // watch it.
 func TestDerivedContexts(t *testing.T) {
-	ctx, cancel := deadline.WithTimeout(context.WithValue(context.Background(), key{}, "v"), 50*time.Millisecond)
+	ctx, cancel := deadline.WithDeadline(context.WithValue(context.Background(), key{}, "v"), time.Now().Add(50*time.Millisecond))
 	defer cancel()
 	before := runtime.NumGoroutine()
 	const n = 200
@@ -129,7 +129,7 @@ func TestUnusedCostsOneAllocation(t *testing.T) {
 	parent, stop := context.WithCancel(context.Background())
 	defer stop()
 	allocs := testing.AllocsPerRun(100, func() {
-		ctx, cancel := deadline.WithTimeout(parent, time.Second)
+		ctx, cancel := deadline.WithDeadline(parent, time.Now().Add(time.Second))
 		_, _ = ctx.Deadline()
 		_ = ctx.Value(key{})
 		cancel()
@@ -142,10 +142,10 @@ func TestUnusedCostsOneAllocation(t *testing.T) {
 func BenchmarkUnused(b *testing.B) {
 	parent, stop := context.WithCancel(context.Background())
 	defer stop()
-	b.Run("deadline.WithTimeout", func(b *testing.B) {
+	b.Run("deadline.WithDeadline", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			_, cancel := deadline.WithTimeout(parent, time.Second)
+			_, cancel := deadline.WithDeadline(parent, time.Now().Add(time.Second))
 			cancel()
 		}
 	})

@@ -662,12 +662,13 @@ func withDeadline(d time.Duration, streams *streamSet, next http.Handler) http.H
 			serveStream(streams, next, w, r)
 			return
 		}
+		end := time.Now().Add(d)
 		// Armed only if something waits on it: a cached answer never does.
-		ctx, cancel := deadline.WithTimeout(r.Context(), d)
+		ctx, cancel := deadline.WithDeadline(r.Context(), end)
 		defer cancel()
 		// The deadline must bound reading the body too: a client that
 		// stalls mid-upload would otherwise hold its connection and memory.
-		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+		_ = http.NewResponseController(w).SetReadDeadline(end)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
