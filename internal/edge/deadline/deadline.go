@@ -44,7 +44,11 @@ type armedContext struct {
 	cancel context.CancelFunc
 }
 
-// arm returns the real deadline context, creating it on first use.
+// arm returns the real deadline context, creating it on first use. Armed
+// late, it ends with the error the context would have ended with first,
+// as far as can be told without a timer: Canceled when cancel was called,
+// DeadlineExceeded when the deadline has passed (even if the parent has
+// since been canceled too), else the parent's state.
 func (c *lazyContext) arm() *armedContext {
 	if a := c.armed.Load(); a != nil {
 		return a
@@ -54,9 +58,18 @@ func (c *lazyContext) arm() *armedContext {
 	if a := c.armed.Load(); a != nil {
 		return a
 	}
-	ctx, cancel := context.WithDeadline(c.parent, c.deadline)
-	if c.canceled {
+	var ctx context.Context
+	var cancel context.CancelFunc
+	switch {
+	case c.canceled:
+		ctx, cancel = context.WithCancel(c.parent)
 		cancel()
+	case !time.Now().Before(c.deadline):
+		// Already past: detached from the parent, so that a parent
+		// canceled since does not make the timeout look like one.
+		ctx, cancel = context.WithDeadline(context.WithoutCancel(c.parent), c.deadline)
+	default:
+		ctx, cancel = context.WithDeadline(c.parent, c.deadline)
 	}
 	a := &armedContext{ctx: ctx, cancel: cancel}
 	c.armed.Store(a)

@@ -58,6 +58,20 @@ func TestEnds(t *testing.T) {
 			go func() { time.Sleep(10 * time.Millisecond); stop() }()
 			return ctx, context.Canceled
 		}},
+		{"deadline passed, then parent canceled, before first use", func(t *testing.T) (context.Context, error) {
+			parent, stop := context.WithCancel(context.Background())
+			ctx, cancel := deadline.WithDeadline(parent, time.Now().Add(time.Millisecond))
+			t.Cleanup(cancel)
+			time.Sleep(5 * time.Millisecond)
+			stop()
+			return ctx, context.DeadlineExceeded
+		}},
+		{"canceled, then deadline passed, before first use", func(t *testing.T) (context.Context, error) {
+			ctx, cancel := deadline.WithDeadline(context.Background(), time.Now().Add(time.Millisecond))
+			cancel()
+			time.Sleep(5 * time.Millisecond)
+			return ctx, context.Canceled
+		}},
 		{"canceled before first use", func(t *testing.T) (context.Context, error) {
 			ctx, cancel := deadline.WithDeadline(context.Background(), time.Now().Add(time.Hour))
 			cancel()
@@ -125,7 +139,7 @@ func TestDerivedContexts(t *testing.T) {
 // The point of the package: a request that never waits costs two small
 // allocations (the context and its cancel func), not a timer, a channel
 // and a slot among its parent's children.
-func TestUnusedCostsOneAllocation(t *testing.T) {
+func TestUnusedCostsTwoAllocations(t *testing.T) {
 	parent, stop := context.WithCancel(context.Background())
 	defer stop()
 	allocs := testing.AllocsPerRun(100, func() {

@@ -269,13 +269,13 @@ const (
 	maxDigestedToken   = 512
 )
 
-// customerDigest is the key part of a customer token ("|c:" and an HMAC),
-// an HMAC so that
-// no key (in Redis either) holds a token. Computing it is a tenth of a
-// hit's CPU, so the digests of recent tokens are remembered, keyed by the
-// whole token: two tokens share a digest only when they are the same.
-// The table keeps raw tokens in this process's memory (never in Redis or
-// a log) until they are evicted, past the end of their requests.
+// customerDigest is the key part of a customer token: "|c:" and an HMAC
+// of it, so that no key (in Redis either) holds a token. Computing it is
+// a tenth of a hit's CPU, so the digests of recent tokens are remembered,
+// keyed by the whole token: two tokens share a digest only when they are
+// the same. The table keeps raw tokens of up to maxDigestedToken bytes in
+// this process's memory (never in Redis or a log) until they are
+// evicted, past the end of their requests; so do recalls (keyFor).
 func (c *Cache) customerDigest(token string) string {
 	if d, ok := c.customers.get(token); ok {
 		return d
@@ -292,9 +292,19 @@ func (c *Cache) customerDigest(token string) string {
 // hit is not even decoded. The raw form is prefix followed by payload,
 // as the transport gives it to Begin (prefix and payload are apart so
 // that a POST body need not be copied to be looked up). nil means:
-// decode and Begin.
+// decode and Begin. A nil Cache recalls nothing.
 func (c *Cache) Recall(ctx context.Context, prefix string, payload []byte) *Answer {
-	if len(prefix)+len(payload) > maxRecallBytes {
+	return recallRaw(ctx, c, prefix, payload)
+}
+
+// RecallString is Recall for a payload held as a string (a GET query
+// string).
+func (c *Cache) RecallString(ctx context.Context, prefix, payload string) *Answer {
+	return recallRaw(ctx, c, prefix, payload)
+}
+
+func recallRaw[P string | []byte](ctx context.Context, c *Cache, prefix string, payload P) *Answer {
+	if c == nil || len(prefix)+len(payload) > maxRecallBytes {
 		return nil // never remembered
 	}
 	var buf [maxRecallBytes]byte
@@ -967,9 +977,11 @@ func (t *planTable) learn(id, opName string, doc *ast.QueryDocument, policy Poli
 }
 
 // Bounds of the table by which Recall recognizes raw requests: it keeps
-// what Begin decoded from a raw request (never a decision: the plan, the
-// principal and the entry are looked up again), for requests up to
-// maxRecallBytes long, at most maxRecalls of them (at most 8 MiB).
+// what Begin decoded from a raw request (never a decision: the plan and
+// the entry are looked up again, and the response key is reused only for
+// the very credentials it was made for), for requests up to
+// maxRecallBytes long, at most maxRecalls of them (at most 8 MiB, and
+// 2 MiB of the last customer token each recall was asked with).
 const (
 	maxRecallBytes = 2 << 10
 	maxRecalls     = 4096
@@ -1000,13 +1012,17 @@ type recallKey struct {
 // are the same: the same API key (the same configured key, by identity)
 // and the same customer token, byte for byte. That saves hashing the
 // key, digesting the token and building the principal on every hit.
+// A token longer than maxDigestedToken is never kept: the client sets
+// its length, up to the HTTP server's header limit.
 func (r *recall) keyFor(c *Cache, norm [sha256.Size]byte, pr auth.Principal) string {
 	// SECURITY: reused only for exactly the credentials it was made for.
 	if last := r.last.Load(); last != nil && last.norm == norm && last.key == pr.Key && last.token == pr.CustomerToken {
 		return last.response
 	}
 	response := responseKey(norm, r.opName, r.vars, c.principalOf(pr))
-	r.last.Store(&recallKey{norm: norm, key: pr.Key, token: pr.CustomerToken, response: response})
+	if len(pr.CustomerToken) <= maxDigestedToken {
+		r.last.Store(&recallKey{norm: norm, key: pr.Key, token: pr.CustomerToken, response: response})
+	}
 	return response
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -270,7 +271,9 @@ func TestCoalescedRequestsWaitForTheLeaderOrTheirDeadline(t *testing.T) {
 
 // A recall reuses its last response key only for exactly the credentials
 // it was made for: whatever order requests come in, each gets the key
-// computed afresh for its own principal.
+// computed afresh for its own principal. Successive requests share the
+// document and differ in one credential at a time, where a reuse that
+// ignored the key or the token would show.
 func TestRecallKeyIsReusedOnlyForTheSameCredentials(t *testing.T) {
 	c := New(Config{Keyer: cache.NewKeyer(bytes.Repeat([]byte("k"), 32))})
 	defer c.Close()
@@ -283,34 +286,46 @@ func TestRecallKeyIsReusedOnlyForTheSameCredentials(t *testing.T) {
 	}
 	keyA, _ := keys.Lookup("key-a")
 	keyB, _ := keys.Lookup("key-b")
-	principals := map[string]auth.Principal{
-		"anonymous":  {},
-		"key a":      {Key: keyA},
-		"key b":      {Key: keyB},
-		"token 1":    {CustomerToken: "token-1"},
-		"token 2":    {CustomerToken: "token-2"},
-		"token 1, a": {Key: keyA, CustomerToken: "token-1"},
+	long := string(bytes.Repeat([]byte("t"), maxDigestedToken+1))
+	principals := []struct {
+		name string
+		pr   auth.Principal
+	}{
+		{"anonymous", auth.Principal{}},
+		{"key a", auth.Principal{Key: keyA}},
+		{"key b", auth.Principal{Key: keyB}},
+		{"key b, token 1", auth.Principal{Key: keyB, CustomerToken: "token-1"}},
+		{"token 1", auth.Principal{CustomerToken: "token-1"}},
+		{"token 2", auth.Principal{CustomerToken: "token-2"}},
+		{"key a, token 2", auth.Principal{Key: keyA, CustomerToken: "token-2"}},
+		{"long token", auth.Principal{CustomerToken: long}},
+		{"long token, key a", auth.Principal{Key: keyA, CustomerToken: long}},
+		{"anonymous again", auth.Principal{}},
 	}
 	norms := [][sha256.Size]byte{sha256.Sum256([]byte("doc 1")), sha256.Sum256([]byte("doc 2"))}
 	r := &recall{docID: "d", opName: "Op", vars: []byte(`{"x":1}`)}
 	seen := map[string]string{}
-	for round := range 3 {
-		for name, pr := range principals {
-			for i, norm := range norms {
-				got := r.keyFor(c, norm, pr)
-				if want := responseKey(norm, r.opName, r.vars, c.principalOf(pr)); got != want {
-					t.Fatalf("round %d, %s, document %d: key %s, want %s", round, name, i, got, want)
+	for round := range 2 {
+		for i, norm := range norms {
+			for _, p := range principals {
+				got := r.keyFor(c, norm, p.pr)
+				if want := responseKey(norm, r.opName, r.vars, c.principalOf(p.pr)); got != want {
+					t.Fatalf("round %d, document %d, %s: key %s, want %s", round, i, p.name, got, want)
 				}
-				// Twice in a row: the reused key.
-				if again := r.keyFor(c, norm, pr); again != got {
-					t.Fatalf("round %d, %s, document %d: second key %s, want %s", round, name, i, again, got)
+				if again := r.keyFor(c, norm, p.pr); again != got {
+					t.Fatalf("round %d, document %d, %s: second key %s, want %s", round, i, p.name, again, got)
 				}
-				id := name + "/" + strconv.Itoa(i)
+				id := strings.TrimSuffix(p.name, " again") + "/" + strconv.Itoa(i)
 				if prev, ok := seen[got]; ok && prev != id {
 					t.Fatalf("%s and %s share a response key", prev, id)
 				}
 				seen[got] = id
 			}
 		}
+	}
+	// A long token is never kept.
+	r.keyFor(c, norms[0], auth.Principal{CustomerToken: long})
+	if last := r.last.Load(); last != nil && len(last.token) > maxDigestedToken {
+		t.Fatalf("a %d-byte token was kept", len(last.token))
 	}
 }

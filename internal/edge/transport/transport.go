@@ -146,7 +146,7 @@ func (h *HTTP) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExec
 	)
 	switch r.Method {
 	case http.MethodGet:
-		if h.recall(w, r, media, rawGET, []byte(r.URL.RawQuery), start) {
+		if h.recalled(w, r, media, h.cfg.Responses.RecallString(r.Context(), rawGET, r.URL.RawQuery), start) {
 			return
 		}
 		raw = rawGET + r.URL.RawQuery
@@ -164,7 +164,7 @@ func (h *HTTP) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExec
 			if body, rf = h.readBody(w, r); rf != nil {
 				break
 			}
-			if h.recall(w, r, media, rawPOST, body, start) {
+			if h.recalled(w, r, media, h.cfg.Responses.Recall(r.Context(), rawPOST, body), start) {
 				return
 			}
 			raw = rawPOST + string(body)
@@ -194,14 +194,10 @@ const (
 	rawPOST = "POST "
 )
 
-// recall answers r from the response cache when an identical request
-// (its raw form: prefix and payload) was answered before and its answer
-// is current; it reports whether it did.
-func (h *HTTP) recall(w http.ResponseWriter, r *http.Request, media, prefix string, payload []byte, start time.Time) bool {
-	if h.cfg.Responses == nil {
-		return false
-	}
-	a := h.cfg.Responses.Recall(r.Context(), prefix, payload)
+// recalled answers r with a, what the response cache recalled for an
+// identical request (its raw form: prefix and payload) answered before;
+// it reports whether there was such an answer.
+func (h *HTTP) recalled(w http.ResponseWriter, r *http.Request, media string, a *respcache.Answer, start time.Time) bool {
 	if a == nil {
 		return false
 	}
