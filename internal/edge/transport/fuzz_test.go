@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"mime"
 	"net/http"
 	"strings"
 	"testing"
@@ -183,4 +184,28 @@ func TestSupports(t *testing.T) {
 	if h.Supports(ws) || !h.Supports(post) {
 		t.Fatal("Supports must leave websocket handshakes to the streaming transports and take a POST with Upgrade")
 	}
+}
+
+// FuzzMediaTypeFastPaths checks that the shortcuts taken for the
+// Content-Type and Accept values most clients send answer as the full
+// parse does, for any header value.
+func FuzzMediaTypeFastPaths(f *testing.F) {
+	for _, seed := range []string{
+		``, `application/json`, `application/json; charset=utf-8`, `APPLICATION/JSON`, `application/json;`,
+		`*/*`, `application/*`, `application/graphql-response+json`, `application/graphql-response+json;q=0`,
+		`multipart/form-data; boundary=x`, `text/plain`, `application/json, */*`, `;`, `a/b; q=0, */*`,
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, value string) {
+		r := &http.Request{Header: http.Header{"Content-Type": {value}, "Accept": {value}}}
+		mt, params, err := contentType(r)
+		wantMT, wantParams, wantErr := mime.ParseMediaType(value)
+		if (err == nil) != (wantErr == nil) || mt != wantMT || len(params) != len(wantParams) {
+			t.Fatalf("contentType(%q) = %q, %v, %v; mime.ParseMediaType: %q, %v, %v", value, mt, params, err, wantMT, wantParams, wantErr)
+		}
+		if got, want := negotiate(r), negotiateList([]string{value}); got != want {
+			t.Fatalf("negotiate(Accept: %q) = %q; the full parse gives %q", value, got, want)
+		}
+	})
 }

@@ -461,6 +461,11 @@ func negotiate(r *http.Request) string {
 			return MediaGraphQLResponse
 		}
 	}
+	return negotiateList(accepts)
+}
+
+// negotiateList is negotiate for Accept values, parsed.
+func negotiateList(accepts []string) string {
 	if len(accepts) == 0 {
 		return MediaJSON
 	}
