@@ -1045,20 +1045,14 @@ func newLRUTable[V any](maxItems int) *lruTable[V] {
 	return &lruTable[V]{max: maxItems, items: map[string]*list.Element{}}
 }
 
-func (t *lruTable[V]) get(key string) (V, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	el, ok := t.items[key]
-	if !ok {
-		var zero V
-		return zero, false
-	}
-	t.order.MoveToFront(el)
-	return el.Value.(*lruItem[V]).value, true
-}
+func (t *lruTable[V]) get(key string) (V, bool) { return lruGet(t, key) }
 
 // getBytes is get(string(key)) without copying key.
-func (t *lruTable[V]) getBytes(key []byte) (V, bool) {
+func (t *lruTable[V]) getBytes(key []byte) (V, bool) { return lruGet(t, key) }
+
+// lruGet is get for either form of key: a map index by string(key) does
+// not copy a []byte key.
+func lruGet[V any, K string | []byte](t *lruTable[V], key K) (V, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	el, ok := t.items[string(key)]
