@@ -57,11 +57,7 @@ func BuildLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := &slog.HandlerOptions{Level: lvl}
-	if f == LogFormatText {
-		return NewLogger(slog.NewTextHandler(w, opts)), nil
-	}
-	return NewLogger(slog.NewJSONHandler(w, opts)), nil
+	return NewLogger(newLineHandler(w, f != LogFormatText, lvl)), nil
 }
 
 // Build identifies the running binary, from the module and VCS

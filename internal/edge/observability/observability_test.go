@@ -107,6 +107,14 @@ func TestAccessLogScrubsTheClientsText(t *testing.T) {
 		"redacting JSON": func(b *bytes.Buffer) slog.Handler { return NewLogger(slog.NewJSONHandler(b, nil)).Handler() },
 		"redacting text": func(b *bytes.Buffer) slog.Handler { return NewLogger(slog.NewTextHandler(b, nil)).Handler() },
 		"plain JSON":     func(b *bytes.Buffer) slog.Handler { return slog.NewJSONHandler(b, nil) },
+		"BuildLogger JSON": func(b *bytes.Buffer) slog.Handler {
+			l, _ := BuildLogger(b, LogFormatJSON, "")
+			return l.Handler()
+		},
+		"BuildLogger text": func(b *bytes.Buffer) slog.Handler {
+			l, _ := BuildLogger(b, LogFormatText, "")
+			return l.Handler()
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var buf bytes.Buffer
