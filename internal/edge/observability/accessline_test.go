@@ -203,3 +203,35 @@ func TestRequestIDHeaderIsCanonical(t *testing.T) {
 		t.Fatalf("X-Request-Id %q", id)
 	}
 }
+
+// BenchmarkAccessLog: the access-log layer around a handler that writes
+// a small answer, with BuildLogger's handler.
+func BenchmarkAccessLog(b *testing.B) {
+	for _, format := range []string{LogFormatText, LogFormatJSON} {
+		b.Run(format, func(b *testing.B) {
+			logger, err := BuildLogger(io.Discard, format, "")
+			if err != nil {
+				b.Fatal(err)
+			}
+			answer := []byte(`{"data":{}}`)
+			h := AccessLog(logger, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				SetCacheOutcome(r.Context(), "hit")
+				_, _ = w.Write(answer)
+			}))
+			req := httptest.NewRequest(http.MethodPost, "/graphql", nil)
+			req.RemoteAddr = "127.0.0.1:40000"
+			w := discardWriter{http.Header{}}
+			b.ReportAllocs()
+			for b.Loop() {
+				clear(w.h)
+				h.ServeHTTP(w, req)
+			}
+		})
+	}
+}
+
+type discardWriter struct{ h http.Header }
+
+func (d discardWriter) Header() http.Header         { return d.h }
+func (d discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (d discardWriter) WriteHeader(int)             {}
