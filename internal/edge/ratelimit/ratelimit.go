@@ -306,6 +306,11 @@ func limitIdentity(addr string) string {
 	if err != nil {
 		return addr
 	}
+	if a.Is4() {
+		// ParseAddr takes only the canonical dotted quad (no leading
+		// zeros, no zone), so the text is already what String gives.
+		return addr
+	}
 	a = a.Unmap()
 	if a.Is4() {
 		return a.String()

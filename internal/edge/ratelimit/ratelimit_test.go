@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -220,4 +221,26 @@ func TestClientAddrGroupsIPv6By64(t *testing.T) {
 			t.Errorf("%s (X-Forwarded-For %q): %q, want %q", tt.remote, tt.forwarded, got, tt.want)
 		}
 	}
+}
+
+// FuzzLimitIdentityIsCanonical: an IPv4 address counts under its
+// canonical text whatever the client sent (the shortcut returns the text
+// it parsed), so one client cannot split its budget by spelling.
+func FuzzLimitIdentityIsCanonical(f *testing.F) {
+	for _, s := range []string{"203.0.113.7", "01.2.3.4", "1.2.3.4%eth0", "::ffff:1.2.3.4", "2001:db8::1", "1.2.3", " 1.2.3.4", "0.0.0.0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return
+		}
+		want := a.Unmap().String()
+		if !a.Unmap().Is4() {
+			want = netip.PrefixFrom(a, IPv6PrefixBits).Masked().String()
+		}
+		if got := limitIdentity(s); got != want {
+			t.Fatalf("limitIdentity(%q) = %q, want %q", s, got, want)
+		}
+	})
 }
