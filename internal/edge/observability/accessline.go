@@ -17,6 +17,7 @@ type accessLine struct {
 	time       time.Time
 	level      slog.Level
 	requestID  string
+	traceID    string // "" when the request carries no trace
 	method     string
 	path       string
 	status     int
@@ -32,8 +33,11 @@ type accessLine struct {
 // build (a test's, a logger with attributes of its own).
 func (l *accessLine) record() slog.Record {
 	rec := slog.NewRecord(l.time, l.level, "request", 0)
+	rec.AddAttrs(slog.String("request_id", l.requestID))
+	if l.traceID != "" {
+		rec.AddAttrs(slog.String("trace_id", l.traceID))
+	}
 	rec.AddAttrs(
-		slog.String("request_id", l.requestID),
 		slog.String("method", l.method),
 		slog.String("path", l.path),
 		slog.Int("status", l.status),
@@ -94,9 +98,9 @@ var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b 
 
 // writeAccess writes l as the inner handler would write its record.
 func (h *lineHandler) writeAccess(ctx context.Context, l *accessLine) error {
-	if y := l.time.Year(); y < 0 || y >= 10000 {
-		// slog's JSON handler reports such a year in the line; leave
-		// that to it.
+	if y := l.time.Year(); y < 0 || y >= 10000 || l.time.IsZero() {
+		// slog's JSON handler reports such a year in the line, and
+		// leaves a zero time out; leave both to it.
 		return h.Handler.Handle(ctx, l.record())
 	}
 	p := linePool.Get().(*[]byte)
@@ -122,6 +126,9 @@ func (h *lineHandler) appendAccess(b []byte, l *accessLine) []byte {
 	b = appendString(appendKey(b, json, "level"), json, l.level.String())
 	b = appendString(appendKey(b, json, "msg"), json, "request")
 	b = appendString(appendKey(b, json, "request_id"), json, l.requestID)
+	if l.traceID != "" {
+		b = appendString(appendKey(b, json, "trace_id"), json, l.traceID)
+	}
 	b = appendString(appendKey(b, json, "method"), json, l.method)
 	b = appendString(appendKey(b, json, "path"), json, l.path)
 	b = strconv.AppendInt(appendKey(b, json, "status"), int64(l.status), 10)

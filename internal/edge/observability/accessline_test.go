@@ -3,6 +3,7 @@ package observability
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"math"
@@ -12,6 +13,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // viaSlog is what the standard library's handler writes for l.
@@ -67,6 +71,12 @@ func TestAccessLineIsWhatSlogWrites(t *testing.T) {
 		"empty strings":          func(l *accessLine) { l.method, l.clientAddr, l.cache = "", "", "" },
 		"IPv6 client":            func(l *accessLine) { l.clientAddr = "::1" },
 		"negative and big count": func(l *accessLine) { l.status, l.bytes = -1, math.MaxInt },
+		"a trace":                func(l *accessLine) { l.traceID = "4bf92f3577b34da6a3ce929d0e0e4736" },
+		"zero time":              func(l *accessLine) { l.time = time.Time{} },
+		"year 10000":             func(l *accessLine) { l.time = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) },
+		"tiny duration":          func(l *accessLine) { l.durationMS = 1e-7 },
+		"huge duration":          func(l *accessLine) { l.durationMS = 1e21 },
+		"negative zero":          func(l *accessLine) { l.durationMS = math.Copysign(0, -1) },
 	} {
 		for _, json := range []bool{false, true} {
 			l := base
@@ -82,14 +92,17 @@ func TestAccessLineIsWhatSlogWrites(t *testing.T) {
 // slog's text and JSON handlers write for the same record, whatever the
 // client put in the method, path or operation name.
 func FuzzAccessLineMatchesSlog(f *testing.F) {
-	f.Add("POST", "/graphql", "TaxPage", "catalog", "hit", int64(1_764_671_662_378_912_345), 200, 281, int64(168))
-	f.Add("", "/a b=c", `x"y\z`, "", "", int64(0), 0, 0, int64(0))
-	f.Add("GET", "/\xff\u2028", "ñ\u00a0\u200b<&>", "k=v", "miss", int64(-1), 502, -1, int64(987_654_321_012))
-	f.Fuzz(func(t *testing.T, method, path, operation, keyName, cache string, unixNano int64, status, size int, us int64) {
+	f.Add("POST", "/graphql", "TaxPage", "catalog", "hit", "", int64(1_764_671_662_378_912_345), 200, 281, 0.168)
+	f.Add("", "/a b=c", `x"y\z`, "", "", "4bf92f3577b34da6a3ce929d0e0e4736", int64(0), 0, 0, 0.0)
+	f.Add("GET", "/\xff\u2028", "ñ\u00a0\u200b<&>", "k=v", "miss", "t r", int64(-1), 502, -1, 1e-7)
+	f.Fuzz(func(t *testing.T, method, path, operation, keyName, cache, traceID string, unixNano int64, status, size int, ms float64) {
+		if math.IsNaN(ms) || math.IsInf(ms, 0) {
+			return // durations are finite; encoding/json refuses these
+		}
 		l := accessLine{
 			time: time.Unix(0, unixNano).In(time.FixedZone("X", int(unixNano%50_000))), level: slog.LevelInfo,
-			requestID: "req-12345678", method: method, path: path, status: status, bytes: size,
-			durationMS: float64(us) / 1000, operation: operation, clientAddr: "10.0.0.1", keyName: keyName, cache: cache,
+			requestID: "req-12345678", traceID: traceID, method: method, path: path, status: status, bytes: size,
+			durationMS: ms, operation: operation, clientAddr: "10.0.0.1", keyName: keyName, cache: cache,
 		}
 		for _, json := range []bool{false, true} {
 			if got, want := direct(t, json, &l), viaSlog(t, json, &l); got != want {
@@ -235,3 +248,60 @@ type discardWriter struct{ h http.Header }
 func (d discardWriter) Header() http.Header         { return d.h }
 func (d discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (d discardWriter) WriteHeader(int)             {}
+
+// The access line carries the request's trace id, as every other line of
+// the request does: the caller's with tracing off, the server span's with
+// tracing on; none when there is no trace.
+func TestAccessLineCarriesTheTraceID(t *testing.T) {
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	const traceparent = "00-" + traceID + "-00f067aa0ba902b7-01"
+	off, err := SetupTracing(context.Background(), "", "gateway")
+	if err != nil {
+		t.Fatal(err)
+	}
+	on := &Tracing{Provider: sdktrace.NewTracerProvider()}
+	defer func() { _ = on.Provider.(*sdktrace.TracerProvider).Shutdown(context.Background()) }()
+	for _, tc := range []struct {
+		name        string
+		tracing     *Tracing
+		traceparent string
+		want        string // the trace id the line must carry; "" for none
+	}{
+		{"tracing off, caller's trace", off, traceparent, traceID},
+		{"tracing off, no trace", off, "", ""},
+		{"tracing on, continuing the caller's trace", on, traceparent, traceID},
+		{"tracing on, a new trace", on, "", "new"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			logger, err := BuildLogger(&buf, LogFormatJSON, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var inner string
+			h := AccessLog(logger, tc.tracing.TraceHandler("gateway", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if sc := trace.SpanContextFromContext(r.Context()); sc.IsValid() {
+					inner = sc.TraceID().String()
+				}
+			})))
+			req := httptest.NewRequest(http.MethodPost, "/graphql", nil)
+			if tc.traceparent != "" {
+				req.Header.Set("Traceparent", tc.traceparent)
+			}
+			h.ServeHTTP(httptest.NewRecorder(), req)
+			var line struct {
+				TraceID *string `json:"trace_id"`
+			}
+			if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+				t.Fatalf("%v: %s", err, buf.String())
+			}
+			switch {
+			case tc.want == "" && line.TraceID != nil:
+				t.Fatalf("a trace id with no trace: %s", buf.String())
+			case tc.want == "":
+			case line.TraceID == nil || *line.TraceID != inner || (tc.want != "new" && inner != tc.want):
+				t.Fatalf("line %s; the handler saw trace %q, want %q", buf.String(), inner, tc.want)
+			}
+		})
+	}
+}

@@ -122,7 +122,6 @@ func AccessLog(logger *slog.Logger, next http.Handler) http.Handler {
 		if !logger.Enabled(ctx, level) {
 			return
 		}
-		operation, clientAddr, keyName, cacheOutcome := fields.snapshot()
 		// The client's own text (method, path, operation name) is
 		// scrubbed here; the rest are numbers, ids and names the gateway
 		// chose, so the line skips the redacting handler, which would
@@ -136,11 +135,9 @@ func AccessLog(logger *slog.Logger, next http.Handler) http.Handler {
 			status:     rec.status,
 			bytes:      rec.bytes,
 			durationMS: float64(elapsed.Microseconds()) / 1000,
-			operation:  ScrubText(operation),
-			clientAddr: clientAddr,
-			keyName:    keyName,
-			cache:      cacheOutcome,
 		}
+		fields.snapshot(&line)
+		line.operation = ScrubText(line.operation)
 		if direct != nil {
 			_ = direct.writeAccess(ctx, &line)
 			return
@@ -356,10 +353,16 @@ func (t *Tracing) TraceHandler(name string, next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if len(r.Header) > 0 && (r.Header.Get("Traceparent") != "" || r.Header.Get("Baggage") != "") {
 				r = r.WithContext(propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header)))
+				setTraceID(r.Context())
 			}
 			next.ServeHTTP(w, r)
 		})
 	}
+	inner := next
+	next = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		setTraceID(r.Context())
+		inner.ServeHTTP(w, r)
+	})
 	return otelhttp.NewHandler(next, name,
 		otelhttp.WithTracerProvider(t.Provider),
 		otelhttp.WithPropagators(propagator),

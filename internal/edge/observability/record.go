@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // record is what inner layers learn about a request for its access-log
@@ -20,6 +21,7 @@ type record struct {
 	clientAddr string
 	keyName    string
 	cache      string
+	traceID    string
 }
 
 type recordKey struct{}
@@ -82,15 +84,24 @@ func SetKeyName(ctx context.Context, name string) {
 	set(ctx, func(r *record) { r.keyName = name })
 }
 
-// snapshot copies the record's fields under its lock.
-func (r *record) snapshot() (operation, clientAddr, keyName, cache string) {
+// setTraceID records the trace the request belongs to: the server span's,
+// or with tracing off the caller's (TraceHandler), so that the access
+// line, written outside that layer, carries it as other lines do.
+func setTraceID(ctx context.Context) {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		set(ctx, func(r *record) { r.traceID = sc.TraceID().String() })
+	}
+}
+
+// snapshot copies the record's fields into line under the record's lock.
+func (r *record) snapshot(line *accessLine) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	cache = r.cache
-	if cache == "" {
-		cache = CacheNone
+	line.operation, line.clientAddr, line.keyName, line.traceID = r.operation, r.clientAddr, r.keyName, r.traceID
+	line.cache = r.cache
+	if line.cache == "" {
+		line.cache = CacheNone
 	}
-	return r.operation, r.clientAddr, r.keyName, cache
 }
 
 // Operations is a gqlgen extension that records each operation's name
