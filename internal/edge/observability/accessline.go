@@ -62,8 +62,9 @@ func (l *accessLine) record() slog.Record {
 // writes through slog, as its attributes must be on every line.
 type lineHandler struct {
 	slog.Handler
-	out  io.Writer
-	json bool
+	out   io.Writer
+	json  bool
+	lines sync.Pool // of *[]byte, the lines being appended
 }
 
 // lockedWriter serialises whole lines from the slog handler and the
@@ -91,10 +92,9 @@ func newLineHandler(w io.Writer, json bool, level slog.Leveler) *lineHandler {
 	if json {
 		h = slog.NewJSONHandler(out, opts)
 	}
-	return &lineHandler{Handler: h, out: out, json: json}
+	return &lineHandler{Handler: h, out: out, json: json,
+		lines: sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}}
 }
-
-var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // writeAccess writes l as the inner handler would write its record.
 func (h *lineHandler) writeAccess(ctx context.Context, l *accessLine) error {
@@ -103,12 +103,12 @@ func (h *lineHandler) writeAccess(ctx context.Context, l *accessLine) error {
 		// leaves a zero time out; leave both to it.
 		return h.Handler.Handle(ctx, l.record())
 	}
-	p := linePool.Get().(*[]byte)
+	p := h.lines.Get().(*[]byte)
 	b := h.appendAccess((*p)[:0], l)
 	_, err := h.out.Write(b)
 	if cap(b) <= 4<<10 {
 		*p = b
-		linePool.Put(p)
+		h.lines.Put(p)
 	}
 	return err
 }
