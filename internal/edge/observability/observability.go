@@ -130,8 +130,8 @@ func AccessLog(logger *slog.Logger, next http.Handler) http.Handler {
 			time:       start.Add(elapsed),
 			level:      level,
 			requestID:  id,
-			method:     scrubKnown(r.Method),
-			path:       scrubKnown(r.URL.Path),
+			method:     ScrubText(r.Method),
+			path:       ScrubText(r.URL.Path),
 			status:     rec.status,
 			bytes:      rec.bytes,
 			durationMS: float64(elapsed.Microseconds()) / 1000,
@@ -144,20 +144,6 @@ func AccessLog(logger *slog.Logger, next http.Handler) http.Handler {
 		}
 		_ = handler.Handle(ctx, line.record())
 	})
-}
-
-// plainRequestText is what a request line usually carries, which holds
-// no secret: the methods and the GraphQL endpoint.
-var plainRequestText = map[string]bool{
-	http.MethodGet: true, http.MethodPost: true, http.MethodOptions: true, http.MethodHead: true, "/graphql": true,
-}
-
-// scrubKnown is ScrubText with a lookup for the usual method and path.
-func scrubKnown(s string) string {
-	if plainRequestText[s] {
-		return s
-	}
-	return ScrubText(s)
 }
 
 // requestState is what AccessLog keeps for one request.
