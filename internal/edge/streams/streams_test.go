@@ -356,6 +356,18 @@ func FuzzSSEBody(f *testing.F) {
 	log.SetOutput(sink)
 	f.Cleanup(func() { log.SetOutput(prev) })
 	wrapped := streams.SSE{MaxBodyBytes: 1 << 20}
+	// Every refused body gets the same fixed answer, so none repeats the
+	// body. (A search for the body in the answer also finds bodies that
+	// are pieces of the fixed text, such as `,"extens`.)
+	refusal := func(body []byte) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "text/event-stream")
+		rec := httptest.NewRecorder()
+		wrapped.Do(rec, req, stubExec{})
+		return rec
+	}
+	fixed := refusal([]byte("{")).Body.String()
 	f.Fuzz(func(t *testing.T, body []byte) {
 		checked := streams.CheckSSEBody(body)
 		req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
@@ -370,16 +382,15 @@ func FuzzSSEBody(f *testing.F) {
 			}
 			return
 		}
-		rec := httptest.NewRecorder()
-		wrapped.Do(rec, req, stubExec{})
+		rec := refusal(body)
 		if rec.Code != http.StatusBadRequest {
 			t.Fatalf("refused %q with %d", body, rec.Code)
 		}
 		if logs := sink.take(); logs != "" {
 			t.Fatalf("refusing %q logged %q", body, logs)
 		}
-		if len(body) >= 8 && bytes.Contains(rec.Body.Bytes(), body) {
-			t.Fatalf("the refusal repeats the body: %s", rec.Body)
+		if got := rec.Body.String(); got != fixed {
+			t.Fatalf("the refusal of %q depends on the body: %s", body, got)
 		}
 	})
 }
